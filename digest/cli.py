@@ -1,0 +1,383 @@
+"""The `digest` command line: parses arguments, calls the core, prints tables. Nothing else lives here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import tempfile
+import webbrowser
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from digest import pipeline, store
+from digest.config import ConfigError, Settings, load_config
+from digest.logs import setup_logging
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="A daily email digest of trending research papers, ranked for each subscriber.",
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    obj = ctx.ensure_object(dict)
+    if "settings" not in obj:
+        try:
+            obj["settings"] = load_config(obj.get("config"))
+        except ConfigError as exc:
+            fail(str(exc))
+        settings: Settings = obj["settings"]
+        setup_logging(obj.get("verbose", False), _secrets(settings))
+    return obj["settings"]  # type: ignore[no-any-return]
+
+
+def _secrets(settings: Settings) -> list[str]:
+    return [
+        settings.smtp.password.get_secret_value(),
+        settings.delivery.unsubscribe_secret.get_secret_value(),
+    ]
+
+
+def _engine(settings: Settings) -> Any:
+    try:
+        return store.open_engine(settings.database_url)
+    except store.StoreError as exc:
+        fail(str(exc))
+
+
+def _date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        fail(f"--date {value!r} is not a date like 2026-11-23")
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Config file (default: $DIGEST_CONFIG or ./digest.toml)."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every event (debug level).")] = False,
+) -> None:
+    """Run `digest COMMAND --help` for a command's options."""
+    ctx.ensure_object(dict).update(config=config, verbose=verbose)
+
+
+@app.command()
+def preview(
+    ctx: typer.Context,
+    subscriber: Annotated[
+        str | None, typer.Option(help="Whose digest (default: the first subscriber).")
+    ] = None,
+    date: Annotated[
+        str | None, typer.Option(help="Digest date, YYYY-MM-DD (default: their local today).")
+    ] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="text | html | json | eml")] = "text",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of the terminal.")
+    ] = None,
+    open_: Annotated[bool, typer.Option("--open", help="Open the HTML version in a browser.")] = False,
+    no_fetch: Annotated[bool, typer.Option("--no-fetch", help="Use only papers already stored.")] = False,
+) -> None:
+    """Build a digest exactly as `send` would; record nothing, send nothing."""
+    if format not in {"text", "html", "json", "eml"}:
+        fail(f"--format must be text, html, json or eml, not {format!r}")
+    settings = _settings(ctx)
+    if not settings.subscribers:
+        fail("the config has no subscribers")
+    email = subscriber or settings.subscribers[0].email
+    try:
+        settings.subscriber(email)
+    except ConfigError as exc:
+        fail(str(exc))
+    planned = pipeline.preview(
+        _engine(settings), settings, email, pipeline.utcnow(), digest_date=_date(date), do_fetch=not no_fetch
+    )
+    message = planned.message
+    if message is None:
+        from digest.compose import Composer
+
+        message = Composer().compose(
+            pipeline.digest_info(settings, planned.subscriber, planned.digest_date), [], pipeline.utcnow()
+        )
+        err.print("[yellow]nothing matched: `send` would skip this subscriber today (send_empty is off)[/]")
+    text_part = message.get_body(("plain",))
+    html_part = message.get_body(("html",))
+    text = text_part.get_content() if text_part else ""
+    html = html_part.get_content() if html_part else ""
+    if format == "json":
+        payload = preview_json(planned)
+        _emit(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", output)
+    elif format == "eml":
+        data = bytes(message)
+        if output:
+            output.write_bytes(data)
+            err.print(f"wrote {output}")
+        else:
+            sys.stdout.buffer.write(data)
+    elif format == "text":
+        _emit(text, output)
+    html_path = None
+    if format == "html" or open_ or (format == "text" and output is None):
+        html_path = output if (format == "html" and output) else _preview_path(planned)
+        html_path.write_text(html, encoding="utf-8")
+        err.print(f"HTML version: {html_path}", highlight=False)
+    if open_ and html_path:
+        webbrowser.open(html_path.resolve().as_uri())
+
+
+def preview_json(planned: pipeline.Planned) -> dict[str, Any]:
+    """The contract's JSON shape for `preview --format json`."""
+    from digest.compose import paper_url
+
+    return {
+        "subscriber": planned.subscriber.email,
+        "date": planned.digest_date.isoformat(),
+        "papers": [
+            {
+                "key": r.paper.key,
+                "arxiv_id": r.paper.arxiv_id,
+                "title": r.paper.title,
+                "url": paper_url(r.paper),
+                "score": round(r.score, 4),
+                "matched": [m.term for m in r.matched],
+            }
+            for r in planned.ranked
+        ],
+    }
+
+
+def _preview_path(planned: pipeline.Planned) -> Path:
+    folder = Path(tempfile.gettempdir()) / "digest-preview"
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() else "_" for c in planned.subscriber.email)
+    return folder / f"{safe}-{planned.digest_date.isoformat()}.html"
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+def _fetch_table(reports: list[pipeline.FetchReport]) -> Table:
+    table = Table(title="fetch")
+    for col in ("source", "status", "seen", "new", "updated", "unchanged", "rejected", "time"):
+        table.add_column(col, justify="right" if col not in {"source", "status"} else "left")
+    for r in reports:
+        status = f"[red]{r.status}[/]" if r.status == "failed" else r.status
+        table.add_row(
+            r.source,
+            status,
+            str(r.counts.seen),
+            str(r.counts.new),
+            str(r.counts.updated),
+            str(r.counts.unchanged),
+            str(r.rejected),
+            f"{r.seconds:.2f}s",
+        )
+    return table
+
+
+@app.command()
+def fetch(
+    ctx: typer.Context,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="Only this source (repeatable).")
+    ] = None,
+) -> None:
+    """Poll sources into the store and show what each brought."""
+    settings = _settings(ctx)
+    names = [s.name for s in settings.sources if s.enabled]
+    for name in source or []:
+        if name not in {s.name for s in settings.sources}:
+            fail(f"no source named {name!r} in the config (have: {', '.join(names) or 'none'})")
+    engine = _engine(settings)
+    chosen = source or names
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("fetching " + ", ".join(chosen), total=len(chosen))
+        reports = pipeline.fetch(
+            engine, settings, pipeline.utcnow(), names=chosen, on_done=lambda name: progress.advance(task)
+        )
+    out.print(_fetch_table(reports))
+    for r in reports:
+        if r.error:
+            err.print(f"[red]{r.source}:[/] {r.error}", highlight=False)
+    if any(r.status == "failed" for r in reports):
+        raise typer.Exit(1)
+
+
+@app.command()
+def send(
+    ctx: typer.Context,
+    date: Annotated[
+        str | None, typer.Option(help="Build digests for this date (all subscribers count as due).")
+    ] = None,
+    subscriber: Annotated[
+        list[str] | None, typer.Option(help="Only this subscriber, due or not (repeatable).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be sent; record and send nothing.")
+    ] = False,
+    no_fetch: Annotated[bool, typer.Option("--no-fetch", help="Do not poll sources first.")] = False,
+) -> None:
+    """Run the daily job once, now: fetch, build digests for due subscribers, send the outbox."""
+    settings = _settings(ctx)
+    only = subscriber or None
+    if only:
+        try:
+            only = [settings.subscriber(e).email for e in only]
+        except ConfigError as exc:
+            fail(str(exc))
+    engine = _engine(settings)
+    now = pipeline.utcnow()
+    if dry_run:
+        with engine.connect() as conn:
+            trans = conn.begin()
+            try:
+                if not no_fetch and settings.sources:
+                    pipeline.fetch_into(conn, settings, now)
+                from digest.compose import Composer
+
+                planned = pipeline.plan(conn, settings, Composer(), now, only=only, digest_date=_date(date))
+            finally:
+                trans.rollback()
+        table = Table(title="would send (dry run)")
+        for col in ("subscriber", "date", "status", "papers", "top paper"):
+            table.add_column(col)
+        for p in planned:
+            table.add_row(
+                p.subscriber.email,
+                p.digest_date.isoformat(),
+                p.status.value,
+                str(len(p.ranked)),
+                p.ranked[0].paper.title[:60] if p.ranked else "",
+            )
+        out.print(table)
+        return
+    try:
+        report = pipeline.run_once(
+            engine, settings, now, do_fetch=not no_fetch, only=only, digest_date=_date(date)
+        )
+    except store.StoreError as exc:
+        fail(str(exc), 1)
+    if report.fetched:
+        out.print(_fetch_table(report.fetched))
+    built = sum(1 for p in report.planned if p.message is not None)
+    skipped = len(report.planned) - built
+    out.print(
+        f"digests built: {built}, skipped (nothing matched): {skipped}; "
+        f"sent: {report.sent.sent}, retrying: {report.sent.retrying}, failed: {report.sent.failed}"
+    )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    smtp: Annotated[
+        bool, typer.Option("--smtp", help="Also connect to the SMTP server (no mail is sent).")
+    ] = False,
+) -> None:
+    """Validate the config (and reach the SMTP server without sending)."""
+    settings = _settings(ctx)
+    _engine(settings)
+    out.print(f"config ok: {settings.config_path}")
+    out.print(f"  database: {store.safe_url(settings.database_url)}")
+    out.print(f"  sources: {', '.join(s.name + ' (' + s.type + ')' for s in settings.sources) or 'none'}")
+    out.print(f"  subscribers: {len(settings.subscribers)}")
+    out.print(f"  transport: {settings.delivery.transport}")
+    if smtp:
+        from digest.deliver import check_smtp
+
+        problem = check_smtp(settings.smtp)
+        if problem:
+            fail(problem, 1)
+        out.print(f"  smtp: {settings.smtp.host}:{settings.smtp.port} ok ({settings.smtp.security})")
+
+
+@app.command()
+def subscribers(ctx: typer.Context) -> None:
+    """List subscribers with their interests and schedule."""
+    settings = _settings(ctx)
+    table = Table(title="subscribers")
+    for col in ("email", "name", "keywords", "exclude", "max", "send at", "timezone", "days"):
+        table.add_column(col)
+    for s in settings.subscribers:
+        table.add_row(
+            s.email,
+            s.name,
+            ", ".join(s.keywords) or "(trending)",
+            ", ".join(s.exclude),
+            str(s.max_papers),
+            settings.send_time(s).strftime("%H:%M"),
+            str(settings.timezone(s)),
+            ",".join(s.days) or "every day",
+        )
+    out.print(table)
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    subscriber: Annotated[str | None, typer.Option(help="Only this subscriber.")] = None,
+    days: Annotated[int, typer.Option(min=1, help="How many days back.")] = 14,
+) -> None:
+    """Deliveries per subscriber and day: status, attempts, last error."""
+    settings = _settings(ctx)
+    engine = _engine(settings)
+    since = pipeline.utcnow().date() - dt.timedelta(days=days)
+    with engine.connect() as conn:
+        rows = store.history(conn, since, subscriber)
+    table = Table(title="history")
+    for col in ("date", "subscriber", "status", "attempts", "sent at", "last error"):
+        table.add_column(col)
+    for d in rows:
+        table.add_row(
+            d.digest_date.isoformat(),
+            d.subscriber,
+            d.status,
+            str(d.attempts),
+            d.sent_at.strftime("%Y-%m-%d %H:%M") if d.sent_at else "",
+            (d.last_error or "")[:80],
+        )
+    out.print(table)
+
+
+def main() -> None:
+    """Console-script entry point: usage errors exit 2, config errors exit 2, failed runs exit 1."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

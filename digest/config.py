@@ -1,0 +1,383 @@
+"""Settings from a TOML file plus `DIGEST_*` environment overrides (pydantic-settings).
+
+`load_config` is the one entry point: it reads the file, applies the environment, validates, resolves
+relative paths against the file's folder, and turns every problem into a `ConfigError` whose message
+names the file, the key (and subscriber) at fault.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_CONFIG_NAME = "digest.toml"
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; the message is one sentence naming what is wrong and where."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def _parse_time(value: Any) -> dt.time:
+    if isinstance(value, dt.time):
+        return value.replace(tzinfo=None)
+    if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
+        hours, minutes = (int(part) for part in value.strip().split(":"))
+        if hours < 24 and minutes < 60:
+            return dt.time(hours, minutes)
+    raise ValueError(f'{value!r} is not a time of day like "07:00"')
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f'{value!r} is not an IANA time zone name like "Europe/Berlin"') from None
+    return value
+
+
+def _check_email(value: str) -> str:
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"{value!r} is not a valid e-mail address ({exc})") from None
+
+
+class ScheduleConfig(_Strict):
+    """Defaults for every subscriber's send time and time zone."""
+
+    send_at: dt.time = dt.time(7, 0)
+    timezone: str = "UTC"
+    fetch_every_minutes: int = Field(default=60, ge=1)
+
+    _time = field_validator("send_at", mode="before")(_parse_time)
+    _tz = field_validator("timezone")(_check_timezone)
+
+
+class DeliveryConfig(_Strict):
+    """Which transport sends the digests, and what every message carries."""
+
+    transport: Literal["maildir", "smtp", "stdout"] = "maildir"
+    maildir: Path = Path("outbox")
+    from_: str = Field(default="Daily Papers <papers@example.org>", alias="from")
+    unsubscribe_url: str = ""
+    unsubscribe_secret: SecretStr = SecretStr("")
+    send_empty: bool = False
+    max_attempts: int = Field(default=5, ge=1)
+    retry_base_seconds: float = Field(default=60.0, gt=0)
+
+    @field_validator("from_")
+    @classmethod
+    def _from_has_address(cls, value: str) -> str:
+        from email.utils import parseaddr
+
+        _, address = parseaddr(value)
+        _check_email(address)
+        return value
+
+    @field_validator("unsubscribe_url")
+    @classmethod
+    def _https_url(cls, value: str) -> str:
+        if value and not value.startswith("https://"):
+            raise ValueError("must be an https:// URL (with {email} and {token} placeholders)")
+        return value
+
+
+class SmtpConfig(_Strict):
+    """How to reach the SMTP server; the password belongs in DIGEST_SMTP__PASSWORD, not in the file."""
+
+    host: str = "localhost"
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    timeout: float = Field(default=30.0, gt=0)
+    max_connections: int = Field(default=4, ge=1, le=64)
+    validate_certs: bool = True
+
+
+class _SourceBase(_Strict):
+    name: str = Field(min_length=1)
+    enabled: bool = True
+
+
+class _HttpSource(_SourceBase):
+    timeout: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=4, ge=0)
+    max_total_seconds: float = Field(default=300.0, gt=0)
+
+
+class HfDailySourceConfig(_HttpSource):
+    """Hugging Face Daily Papers API."""
+
+    type: Literal["hf_daily"]
+    base_url: str = "https://huggingface.co"
+    limit: int = Field(default=50, ge=1, le=1000)
+    days: int = Field(default=3, ge=1, le=60)
+
+
+class ArxivSourceConfig(_HttpSource):
+    """arXiv: the Atom query API (`mode = "api"`) or the RSS listing (`mode = "rss"`)."""
+
+    type: Literal["arxiv"]
+    mode: Literal["api", "rss"] = "rss"
+    categories: list[str] = Field(default_factory=lambda: ["cs.LG"])
+    base_url: str = ""
+    max_results: int = Field(default=500, ge=1, le=30000)
+    page_size: int = Field(default=200, ge=1, le=2000)
+    delay_seconds: float = Field(default=3.0, ge=0)
+    include_replacements: bool = False
+
+
+class RssSourceConfig(_HttpSource):
+    """Any RSS 2.0 / Atom feed."""
+
+    type: Literal["rss"]
+    url: str = Field(min_length=1)
+    base_url: str = ""
+
+
+class FileSourceConfig(_SourceBase):
+    """A local file: `.json` (Hugging Face shape), `.jsonl`, or a `.txt` page dump."""
+
+    type: Literal["file"]
+    path: Path
+
+
+SourceConfig = Annotated[
+    HfDailySourceConfig | ArxivSourceConfig | RssSourceConfig | FileSourceConfig,
+    Field(discriminator="type"),
+]
+
+
+class SubscriberConfig(_Strict):
+    """One reader: where to send, what they care about, when."""
+
+    email: str
+    name: str = ""
+    keywords: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    max_papers: int = Field(default=10, ge=1, le=100)
+    send_at: dt.time | None = None
+    timezone: str | None = None
+    days: list[str] = Field(default_factory=list)
+    synonyms: bool = True
+    send_empty: bool | None = None
+
+    _email = field_validator("email")(_check_email)
+
+    @field_validator("send_at", mode="before")
+    @classmethod
+    def _time(cls, value: Any) -> dt.time | None:
+        return None if value is None else _parse_time(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else _check_timezone(value)
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: list[str]) -> list[str]:
+        days = [day.strip().lower()[:3] for day in value]
+        bad = [orig for orig, day in zip(value, days, strict=True) if day not in WEEKDAYS]
+        if bad:
+            raise ValueError(f"unknown day {bad[0]!r}; use mon, tue, wed, thu, fri, sat, sun")
+        return days
+
+    @field_validator("keywords", "exclude")
+    @classmethod
+    def _terms(cls, value: list[str]) -> list[str]:
+        for term in value:
+            if not term.strip():
+                raise ValueError("an empty keyword is not allowed")
+        return value
+
+
+class Settings(BaseSettings):
+    """The whole configuration; see config.example.toml for every key."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DIGEST_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        populate_by_name=True,
+    )
+
+    database_url: str = "sqlite:///digest.db"
+    lookback_days: int = Field(default=7, ge=1, le=365)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+    sources: list[SourceConfig] = Field(default_factory=list)
+    subscribers: list[SubscriberConfig]
+    config_path: Path | None = Field(default=None, exclude=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Settings:
+        seen: set[str] = set()
+        for sub in self.subscribers:
+            if sub.email.casefold() in seen:
+                raise ValueError(f"subscriber {sub.email} is listed twice")
+            seen.add(sub.email.casefold())
+        names: set[str] = set()
+        for source in self.sources:
+            if source.name in names:
+                raise ValueError(f"source name {source.name!r} is used twice")
+            names.add(source.name)
+        return self
+
+    @property
+    def base_dir(self) -> Path:
+        return self.config_path.parent if self.config_path else Path.cwd()
+
+    def subscriber(self, email: str) -> SubscriberConfig:
+        """The subscriber with this address (case-insensitive), or ConfigError."""
+        for sub in self.subscribers:
+            if sub.email.casefold() == email.strip().casefold():
+                return sub
+        raise ConfigError(f"no subscriber {email!r} in {self.config_path or 'the config'}")
+
+    def send_time(self, sub: SubscriberConfig) -> dt.time:
+        return sub.send_at or self.schedule.send_at
+
+    def timezone(self, sub: SubscriberConfig) -> ZoneInfo:
+        return ZoneInfo(sub.timezone or self.schedule.timezone)
+
+
+def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
+    """`--config PATH`, else `$DIGEST_CONFIG`, else `./digest.toml`."""
+    if path:
+        return Path(path)
+    env = os.environ.get("DIGEST_CONFIG")
+    return Path(env) if env else Path(DEFAULT_CONFIG_NAME)
+
+
+def _loc(loc: tuple[Any, ...], data: Mapping[str, Any]) -> str:
+    """Render a pydantic error location as a TOML-ish key, naming the subscriber or source by its own id."""
+    parts: list[str] = []
+    node: Any = data
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            label = f"[{part + 1}]"
+            if isinstance(node, list) and part < len(node) and isinstance(node[part], Mapping):
+                item = node[part]
+                ident = item.get("email") or item.get("name")
+                if isinstance(ident, str):
+                    label = f"[{part + 1}] ({ident})"
+            parts.append(label)
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+        else:
+            if i and loc[i - 1] == "sources" and part in {"hf_daily", "arxiv", "rss", "file"}:
+                continue
+            parts.append(("." if parts else "") + str(part))
+            node = node.get(part) if isinstance(node, Mapping) else None
+    return "".join(parts)
+
+
+def _line_of(text: str, key: str) -> int | None:
+    """Best-effort line number of the last TOML key named in an error location."""
+    leaf = re.sub(r"\[.*?\]|\(.*?\)", "", key).split(".")[-1].strip()
+    if not leaf:
+        return None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if re.match(rf"\s*{re.escape(leaf)}\s*=", line):
+            return number
+    return None
+
+
+def format_validation_error(exc: ValidationError, data: Mapping[str, Any], path: Path, text: str) -> str:
+    """One line per problem: `file:line: key: message`."""
+    lines = []
+    for err in exc.errors():
+        key = _loc(tuple(err["loc"]), data)
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "is required"
+        line = _line_of(text, key) if key else None
+        where = f"{path}:{line}" if line else str(path)
+        lines.append(f"{where}: {key or 'config'}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) -> Settings:
+    """Validate TOML text as the config at `path` (for messages and relative paths)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
+    if env is not None:
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(env)
+    try:
+        settings = Settings(**data, config_path=path)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, data, path, text)) from None
+    finally:
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(saved)
+    return _resolve_paths(settings, path.parent)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read, validate and resolve the config file; every problem becomes a ConfigError."""
+    resolved = resolve_config_path(path)
+    try:
+        text = resolved.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{resolved}: config file not found (pass --config PATH or set DIGEST_CONFIG)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{resolved}: cannot read config file: {exc}") from None
+    return parse_config(text, resolved.absolute())
+
+
+def _resolve_paths(settings: Settings, base: Path) -> Settings:
+    """Relative paths in the config are relative to the config file's folder."""
+    url = settings.database_url
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
+        settings.database_url = prefix + str((base / url[len(prefix) :]).resolve())
+    settings.delivery.maildir = (base / settings.delivery.maildir).resolve()
+    for source in settings.sources:
+        if isinstance(source, FileSourceConfig):
+            source.path = (base / source.path).resolve()
+    return settings

@@ -1,0 +1,166 @@
+"""Data shapes: the plain `PaperRecord` every source yields, and the SQLModel tables of the store.
+
+Datetimes are timezone-aware UTC everywhere (SQLModel stores them as UTC on every backend).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydanticField
+from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+SCHEMA_VERSION = 1
+
+
+class PaperRecord(BaseModel):
+    """One sighting of a paper as a source reports it, before identity and storage."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    title: str
+    abstract: str = ""
+    authors: tuple[str, ...] = ()
+    arxiv_id: str | None = None
+    doi: str | None = None
+    url: str | None = None
+    thumbnail: str | None = None
+    upvotes: int | None = None
+    comments: int | None = None
+    keywords: tuple[str, ...] = ()
+    ai_summary: str | None = None
+    github_repo: str | None = None
+    project_page: str | None = None
+    published_at: dt.datetime | None = None
+    featured_at: dt.datetime | None = None
+    external_id: str | None = PydanticField(default=None, description="the source's own id (guid, url)")
+
+
+class DeliveryStatus(StrEnum):
+    pending = "pending"
+    sent = "sent"
+    failed = "failed"
+    skipped = "skipped"
+
+
+class Meta(SQLModel, table=True):
+    """Key/value facts about the database itself, such as the schema version."""
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str
+
+
+class Paper(SQLModel, table=True):
+    """One distinct paper, whatever sources and spellings it was seen under."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(index=True, unique=True, max_length=512)
+    arxiv_id: str | None = Field(default=None, index=True, max_length=64)
+    arxiv_version: int | None = None
+    doi: str | None = Field(default=None, max_length=256)
+    title: str
+    abstract: str = ""
+    authors: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    url: str | None = None
+    thumbnail: str | None = None
+    upvotes: int = 0
+    comments: int = 0
+    keywords: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    ai_summary: str | None = None
+    github_repo: str | None = None
+    project_page: str | None = None
+    published_at: dt.datetime | None = None
+    featured_at: dt.datetime | None = None
+    first_seen_at: dt.datetime = Field(index=True)
+    last_seen_at: dt.datetime
+    sources: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class PaperKey(SQLModel, table=True):
+    """Every identity key ever seen for a paper (arXiv id, DOI, title fingerprint) → the paper."""
+
+    __tablename__ = "paper_key"
+
+    key: str = Field(primary_key=True, max_length=512)
+    paper_id: int = Field(foreign_key="paper.id", index=True)
+
+
+class Sighting(SQLModel, table=True):
+    """That a source reported a paper: first and last time, and under which of its own ids."""
+
+    __table_args__ = (UniqueConstraint("paper_id", "source", name="uq_sighting_paper_source"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    paper_id: int = Field(foreign_key="paper.id", index=True)
+    source: str = Field(max_length=128)
+    external_id: str | None = None
+    first_seen_at: dt.datetime
+    last_seen_at: dt.datetime
+
+
+class Delivery(SQLModel, table=True):
+    """One subscriber's digest for one local date: the outbox row, holding the exact bytes to send."""
+
+    __table_args__ = (UniqueConstraint("subscriber", "digest_date", name="uq_delivery_subscriber_date"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber: str = Field(index=True, max_length=320)
+    digest_date: dt.date = Field(index=True)
+    status: str = Field(default=DeliveryStatus.pending, index=True, max_length=16)
+    attempts: int = 0
+    last_error: str | None = None
+    message_id: str | None = Field(default=None, max_length=512)
+    message: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    created_at: dt.datetime
+    sent_at: dt.datetime | None = None
+    next_attempt_at: dt.datetime | None = None
+    claimed_by: str | None = Field(default=None, max_length=128)
+    claimed_until: dt.datetime | None = None
+
+
+class DeliveryItem(SQLModel, table=True):
+    """A paper placed in a delivery, with the rank, score and matched terms it was shown with."""
+
+    __tablename__ = "delivery_item"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="delivery.id", index=True)
+    paper_id: int = Field(foreign_key="paper.id", index=True)
+    rank: int
+    score: float
+    matched: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class FetchRun(SQLModel, table=True):
+    """One poll of one source and what it brought."""
+
+    __tablename__ = "fetch_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(index=True, max_length=128)
+    started_at: dt.datetime
+    finished_at: dt.datetime | None = None
+    status: str = Field(default="running", max_length=16)
+    seen: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    error: str | None = None
+
+
+class SourceState(SQLModel, table=True):
+    """Per-source HTTP validators (ETag / Last-Modified) for conditional GET."""
+
+    __tablename__ = "source_state"
+
+    source: str = Field(primary_key=True, max_length=128)
+    url: str = Field(primary_key=True, max_length=2048)
+    etag: str | None = None
+    last_modified: str | None = None
+    updated_at: dt.datetime | None = None

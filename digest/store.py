@@ -1,0 +1,722 @@
+"""All storage in one module: engine and schema, paper upsert with identity merge, the delivery outbox.
+
+Functions take a SQLAlchemy `Connection` so callers decide the transaction: `digest preview` runs the
+whole job in one that it rolls back, `digest send` commits. Dialect-specific SQL lives in `_upsert_sighting`
+and `_configure_sqlite` only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, delete, event, func, insert, or_, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlmodel import SQLModel, create_engine
+
+from digest.identity import keys_for, record_arxiv_id
+from digest.models import (
+    SCHEMA_VERSION,
+    Delivery,
+    DeliveryItem,
+    DeliveryStatus,
+    FetchRun,
+    Meta,
+    Paper,
+    PaperKey,
+    PaperRecord,
+    Sighting,
+    SourceState,
+)
+
+T = TypeVar("T")
+
+paper_t = Paper.__table__  # type: ignore[attr-defined]
+key_t = PaperKey.__table__  # type: ignore[attr-defined]
+sighting_t = Sighting.__table__  # type: ignore[attr-defined]
+delivery_t = Delivery.__table__  # type: ignore[attr-defined]
+item_t = DeliveryItem.__table__  # type: ignore[attr-defined]
+run_t = FetchRun.__table__  # type: ignore[attr-defined]
+meta_t = Meta.__table__  # type: ignore[attr-defined]
+state_t = SourceState.__table__  # type: ignore[attr-defined]
+
+_IN_CHUNK = 500
+
+
+class StoreError(Exception):
+    """The database cannot be used as asked (newer schema, locked, read-only, unreachable)."""
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of at most `size` items."""
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def safe_url(url: str) -> str:
+    """A database URL fit for messages: the password masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable database_url>"
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for any SQLAlchemy URL, the schema created on first use and its version checked."""
+    parsed = make_url(url)
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    kwargs: dict[str, Any] = {}
+    if is_sqlite:
+        kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+    else:
+        kwargs["pool_pre_ping"] = True
+    try:
+        engine = create_engine(url, **kwargs)
+    except (SQLAlchemyError, ImportError) as exc:
+        raise StoreError(
+            f"cannot open database {parsed.render_as_string(hide_password=True)}: {exc}"
+        ) from None
+    if is_sqlite:
+        _configure_sqlite(engine)
+    ensure_schema(engine)
+    return engine
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create missing tables; refuse a database whose schema is newer than this code understands."""
+    safe_url = engine.url.render_as_string(hide_password=True)
+    try:
+        with engine.begin() as conn:
+            SQLModel.metadata.create_all(conn)
+            row = conn.execute(select(meta_t.c.value).where(meta_t.c.key == "schema_version")).first()
+            if row is None:
+                conn.execute(insert(meta_t).values(key="schema_version", value=str(SCHEMA_VERSION)))
+                return
+            version = int(row[0])
+    except OperationalError as exc:
+        raise StoreError(f"cannot use database {safe_url}: {exc.orig}") from None
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"database {safe_url} has schema version {version}, newer than this digest understands "
+            f"({SCHEMA_VERSION}); upgrade digest or point database_url at another file"
+        )
+
+
+# ---------------------------------------------------------------- papers
+
+
+@dataclass(slots=True)
+class UpsertCounts:
+    """How a batch of records changed the store."""
+
+    seen: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    merged: int = 0
+
+
+_MUTABLE = ("upvotes", "comments", "keywords", "ai_summary", "github_repo", "project_page", "thumbnail")
+
+
+def _url_rank(url: str | None) -> int:
+    if not url:
+        return 0
+    if "/papers/" in url:
+        return 3
+    if "arxiv.org/abs/" in url:
+        return 2
+    return 1
+
+
+def _compatible(a: str | None, b: str | None) -> bool:
+    return a is None or b is None or a == b
+
+
+class _Union:
+    """Union-find over record and paper nodes, each root remembering its cluster's arXiv id."""
+
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+        self.arxiv: dict[str, str | None] = {}
+
+    def add(self, node: str, arxiv: str | None) -> None:
+        if node not in self.parent:
+            self.parent[node] = node
+            self.arxiv[node] = arxiv
+
+    def find(self, node: str) -> str:
+        root = node
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[node] != root:
+            self.parent[node], node = root, self.parent[node]
+        return root
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[rb] = ra
+            self.arxiv[ra] = self.arxiv[ra] or self.arxiv[rb]
+
+
+def _new_state(record: PaperRecord, key: str, now: dt.datetime) -> dict[str, Any]:
+    arxiv = record_arxiv_id(record)
+    return {
+        "key": key,
+        "arxiv_id": arxiv.id if arxiv else None,
+        "arxiv_version": arxiv.version if arxiv else None,
+        "doi": None,
+        "title": record.title,
+        "abstract": record.abstract,
+        "authors": list(record.authors),
+        "url": record.url,
+        "thumbnail": record.thumbnail,
+        "upvotes": record.upvotes or 0,
+        "comments": record.comments or 0,
+        "keywords": list(record.keywords),
+        "ai_summary": record.ai_summary,
+        "github_repo": record.github_repo,
+        "project_page": record.project_page,
+        "published_at": record.published_at,
+        "featured_at": record.featured_at,
+        "first_seen_at": now,
+        "last_seen_at": now,
+        "sources": [record.source],
+    }
+
+
+def _apply(state: dict[str, Any], record: PaperRecord, now: dt.datetime) -> bool:
+    """Fold a re-sighting into a paper's state; True when a fact a reader sees changed."""
+    before = dict(state)
+    arxiv = record_arxiv_id(record)
+    if arxiv and state["arxiv_id"] is None:
+        state["arxiv_id"] = arxiv.id
+    newer = bool(arxiv and arxiv.version and (state["arxiv_version"] or 0) < arxiv.version)
+    if newer and arxiv:
+        state["arxiv_version"] = arxiv.version
+        state["title"] = record.title
+        if record.abstract:
+            state["abstract"] = record.abstract
+        if record.authors:
+            state["authors"] = list(record.authors)
+    else:
+        if not state["abstract"] and record.abstract:
+            state["abstract"] = record.abstract
+        if not state["authors"] and record.authors:
+            state["authors"] = list(record.authors)
+    if record.upvotes is not None:
+        state["upvotes"] = record.upvotes
+    if record.comments is not None:
+        state["comments"] = record.comments
+    if record.keywords:
+        state["keywords"] = list(record.keywords)
+    for name in ("ai_summary", "github_repo", "project_page", "thumbnail"):
+        value = getattr(record, name)
+        if value:
+            state[name] = value
+    if _url_rank(record.url) > _url_rank(state["url"]):
+        state["url"] = record.url
+    if state["published_at"] is None and record.published_at:
+        state["published_at"] = record.published_at
+    if record.featured_at and (state["featured_at"] is None or record.featured_at < state["featured_at"]):
+        state["featured_at"] = record.featured_at
+    if record.source not in state["sources"]:
+        state["sources"] = [*state["sources"], record.source]
+    state["last_seen_at"] = max(state["last_seen_at"], now)
+    return any(state[k] != before[k] for k in state if k != "last_seen_at")
+
+
+def _merge_states(states: list[dict[str, Any]]) -> dict[str, Any]:
+    """Fold several stored papers found to be one into the oldest (first seen first)."""
+    states = sorted(states, key=lambda s: (s["first_seen_at"], s["id"]))
+    survivor = dict(states[0])
+    for other in states[1:]:
+        for name, value in other.items():
+            if name in {"id", "key", "first_seen_at"}:
+                continue
+            if name == "sources":
+                survivor["sources"] = survivor["sources"] + [s for s in value if s not in survivor["sources"]]
+            elif name == "last_seen_at":
+                survivor[name] = max(survivor[name], value)
+            elif name in {"upvotes", "comments"}:
+                survivor[name] = max(survivor[name] or 0, value or 0)
+            elif name == "arxiv_version":
+                if (value or 0) > (survivor[name] or 0):
+                    survivor[name] = value
+                    survivor["title"] = other["title"]
+                    survivor["abstract"] = other["abstract"] or survivor["abstract"]
+            elif name == "url":
+                if _url_rank(value) > _url_rank(survivor[name]):
+                    survivor[name] = value
+            elif not survivor.get(name) and value:
+                survivor[name] = value
+    return survivor
+
+
+_PAPER_COLUMNS = [c.name for c in paper_t.columns]
+
+
+def upsert_records(
+    conn: Connection, records: Sequence[PaperRecord], now: dt.datetime, batch: int = 1000
+) -> UpsertCounts:
+    """Insert new papers and fold re-sightings into known ones, matching on every identity key."""
+    counts = UpsertCounts()
+    for chunk in batched(records, batch):
+        _upsert_chunk(conn, chunk, now, counts)
+    return counts
+
+
+def _select_in(conn: Connection, column: Any, values: Iterable[Any], *cols: Any) -> list[Any]:
+    rows: list[Any] = []
+    for chunk in batched(sorted(set(values)), _IN_CHUNK):
+        rows.extend(conn.execute(select(*cols).where(column.in_(chunk))).all())
+    return rows
+
+
+def _upsert_chunk(
+    conn: Connection, records: list[PaperRecord], now: dt.datetime, counts: UpsertCounts
+) -> None:
+    rec_keys = [keys_for(r) for r in records]
+    owner: dict[str, int] = dict(
+        _select_in(conn, key_t.c.key, (k for keys in rec_keys for k in keys), key_t.c.key, key_t.c.paper_id)
+    )
+    stored: dict[int, dict[str, Any]] = {
+        row.id: dict(row._mapping) for row in _select_in(conn, paper_t.c.id, owner.values(), *paper_t.columns)
+    }
+    uf = _Union()
+    node_of_key: dict[str, str] = {}
+    for pid, state in stored.items():
+        uf.add(f"p{pid}", state["arxiv_id"])
+    for key, pid in owner.items():
+        node_of_key[key] = f"p{pid}"
+    for i, (record, keys) in enumerate(zip(records, rec_keys, strict=True)):
+        arxiv = record_arxiv_id(record)
+        node = f"r{i}"
+        uf.add(node, arxiv.id if arxiv else None)
+        for key in keys:
+            other = node_of_key.get(key)
+            if other is None:
+                node_of_key[key] = node
+                continue
+            if key.startswith("title:") and not _compatible(
+                uf.arxiv[uf.find(node)], uf.arxiv[uf.find(other)]
+            ):
+                continue
+            uf.union(other, node)
+    clusters: dict[str, list[int]] = {}
+    for i in range(len(records)):
+        clusters.setdefault(uf.find(f"r{i}"), []).append(i)
+    members: dict[str, list[int]] = {}
+    for pid in stored:
+        members.setdefault(uf.find(f"p{pid}"), []).append(pid)
+
+    new_states: list[dict[str, Any]] = []
+    new_keys: list[list[str]] = []
+    new_sightings: list[list[PaperRecord]] = []
+    updates: list[dict[str, Any]] = []
+    add_keys: list[dict[str, Any]] = []
+    sightings: list[tuple[int, PaperRecord]] = []
+    claimed: set[str] = set()
+    for root, indexes in clusters.items():
+        counts.seen += len(indexes)
+        pids = members.get(root, [])
+        cluster_keys: list[str] = []
+        for i in indexes:
+            cluster_keys.extend(k for k in rec_keys[i] if k not in cluster_keys)
+        if not pids:
+            first = records[indexes[0]]
+            state = _new_state(first, cluster_keys[0], now)
+            counts.new += 1
+            for i in indexes[1:]:
+                if _apply(state, records[i], now):
+                    counts.updated += 1
+                else:
+                    counts.unchanged += 1
+            new_states.append(state)
+            new_keys.append(cluster_keys)
+            new_sightings.append([records[i] for i in indexes])
+            continue
+        if len(pids) > 1:
+            state = _merge_states([stored[p] for p in pids])
+            _merge_papers(conn, state["id"], [p for p in pids if p != state["id"]])
+            counts.merged += len(pids) - 1
+        else:
+            state = dict(stored[pids[0]])
+        original = dict(state)
+        for i in indexes:
+            if _apply(state, records[i], now):
+                counts.updated += 1
+            else:
+                counts.unchanged += 1
+            sightings.append((state["id"], records[i]))
+        if state != original or len(pids) > 1:
+            updates.append(state)
+        for k in cluster_keys:
+            if k not in owner and k not in claimed:
+                claimed.add(k)
+                add_keys.append({"key": k, "paper_id": state["id"]})
+
+    if new_states:
+        result = conn.execute(
+            insert(paper_t).returning(paper_t.c.id, sort_by_parameter_order=True),
+            [{k: v for k, v in s.items() if k != "id"} for s in new_states],
+        )
+        for (pid,), keys, recs in zip(result.all(), new_keys, new_sightings, strict=True):
+            for k in keys:
+                if k not in owner and k not in claimed:
+                    claimed.add(k)
+                    add_keys.append({"key": k, "paper_id": pid})
+            sightings.extend((pid, r) for r in recs)
+    if updates:
+        cols = [c for c in _PAPER_COLUMNS if c not in {"id", "key", "first_seen_at"}]
+        stmt = update(paper_t).where(paper_t.c.id == _bind("b_id")).values({c: _bind(f"b_{c}") for c in cols})
+        conn.execute(stmt, [{"b_id": s["id"], **{f"b_{c}": s[c] for c in cols}} for s in updates])
+    if add_keys:
+        conn.execute(insert(key_t), add_keys)
+    _upsert_sightings(conn, sightings, now)
+
+
+def _bind(name: str) -> Any:
+    from sqlalchemy import bindparam
+
+    return bindparam(name)
+
+
+def _upsert_sightings(conn: Connection, sightings: list[tuple[int, PaperRecord]], now: dt.datetime) -> None:
+    """One row per (paper, source): inserted the first time, `last_seen_at` moved on after."""
+    rows: dict[tuple[int, str], dict[str, Any]] = {}
+    for pid, record in sightings:
+        rows[(pid, record.source)] = {
+            "paper_id": pid,
+            "source": record.source,
+            "external_id": record.external_id,
+            "first_seen_at": now,
+            "last_seen_at": now,
+        }
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert  # type: ignore[assignment]
+    else:  # pragma: no cover - other backends: read then write
+        existing = {
+            (r.paper_id, r.source)
+            for r in _select_in(
+                conn, sighting_t.c.paper_id, (k[0] for k in rows), sighting_t.c.paper_id, sighting_t.c.source
+            )
+        }
+        fresh = [v for k, v in rows.items() if k not in existing]
+        if fresh:
+            conn.execute(insert(sighting_t), fresh)
+        return
+    stmt = dialect_insert(sighting_t)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["paper_id", "source"],
+        set_={"last_seen_at": stmt.excluded.last_seen_at},
+    )
+    for chunk in batched(sorted(rows.values(), key=lambda r: (r["paper_id"], r["source"])), 1000):
+        conn.execute(stmt, chunk)
+
+
+def _merge_papers(conn: Connection, survivor: int, others: list[int]) -> None:
+    """Re-point keys, sightings and delivery history of duplicate papers to the survivor, then drop them."""
+    conn.execute(update(key_t).where(key_t.c.paper_id.in_(others)).values(paper_id=survivor))
+    conn.execute(update(item_t).where(item_t.c.paper_id.in_(others)).values(paper_id=survivor))
+    have = {
+        row.source
+        for row in conn.execute(select(sighting_t.c.source).where(sighting_t.c.paper_id == survivor))
+    }
+    for row in conn.execute(select(sighting_t).where(sighting_t.c.paper_id.in_(others))).all():
+        if row.source in have:
+            conn.execute(delete(sighting_t).where(sighting_t.c.id == row.id))
+        else:
+            conn.execute(update(sighting_t).where(sighting_t.c.id == row.id).values(paper_id=survivor))
+            have.add(row.source)
+    conn.execute(delete(paper_t).where(paper_t.c.id.in_(others)))
+
+
+def count_papers(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(paper_t)).scalar_one())
+
+
+def papers_seen_since(conn: Connection, since: dt.datetime) -> list[Paper]:
+    """Every paper first seen at or after `since`, oldest first: the day's candidate pool."""
+    rows = conn.execute(select(paper_t).where(paper_t.c.first_seen_at >= since).order_by(paper_t.c.id)).all()
+    return [Paper.model_validate(dict(row._mapping)) for row in rows]
+
+
+def sightings_of(conn: Connection, paper_id: int) -> list[Sighting]:
+    rows = conn.execute(
+        select(sighting_t).where(sighting_t.c.paper_id == paper_id).order_by(sighting_t.c.id)
+    ).all()
+    return [Sighting.model_validate(dict(r._mapping)) for r in rows]
+
+
+# ---------------------------------------------------------------- fetch runs and source state
+
+
+def start_fetch_run(conn: Connection, source: str, now: dt.datetime) -> int:
+    return int(
+        conn.execute(
+            insert(run_t).values(source=source, started_at=now, status="running")
+        ).inserted_primary_key[0]
+    )  # type: ignore[index]
+
+
+def finish_fetch_run(
+    conn: Connection,
+    run_id: int,
+    now: dt.datetime,
+    status: str,
+    counts: UpsertCounts | None = None,
+    rejected: int = 0,
+    error: str | None = None,
+) -> None:
+    values: dict[str, Any] = {"finished_at": now, "status": status, "rejected": rejected, "error": error}
+    if counts is not None:
+        values.update(seen=counts.seen, new=counts.new, updated=counts.updated, unchanged=counts.unchanged)
+    conn.execute(update(run_t).where(run_t.c.id == run_id).values(**values))
+
+
+def fetch_runs(conn: Connection, limit: int = 50) -> list[FetchRun]:
+    rows = conn.execute(select(run_t).order_by(run_t.c.id.desc()).limit(limit)).all()
+    return [FetchRun.model_validate(dict(r._mapping)) for r in rows]
+
+
+def load_validators(conn: Connection, source: str) -> dict[str, tuple[str | None, str | None]]:
+    """ETag / Last-Modified per URL last fetched by this source."""
+    rows = conn.execute(select(state_t).where(state_t.c.source == source)).all()
+    return {r.url: (r.etag, r.last_modified) for r in rows}
+
+
+def save_validators(
+    conn: Connection, source: str, validators: dict[str, tuple[str | None, str | None]], now: dt.datetime
+) -> None:
+    conn.execute(delete(state_t).where(state_t.c.source == source))
+    if validators:
+        conn.execute(
+            insert(state_t),
+            [
+                {"source": source, "url": u, "etag": e, "last_modified": m, "updated_at": now}
+                for u, (e, m) in validators.items()
+            ],
+        )
+
+
+# ---------------------------------------------------------------- deliveries (the outbox)
+
+
+@dataclass(slots=True)
+class NewItem:
+    paper_id: int
+    rank: int
+    score: float
+    matched: list[Any] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class NewDelivery:
+    """A composed digest ready for the outbox."""
+
+    subscriber: str
+    digest_date: dt.date
+    status: DeliveryStatus
+    message_id: str | None
+    message: bytes | None
+    items: list[NewItem]
+
+
+def deliveries_on(
+    conn: Connection, digest_date: dt.date, subscribers: Iterable[str] | None = None
+) -> set[str]:
+    """Addresses that already have a delivery (any status) for this local date."""
+    stmt = select(delivery_t.c.subscriber).where(delivery_t.c.digest_date == digest_date)
+    if subscribers is None:
+        return {r[0] for r in conn.execute(stmt)}
+    found: set[str] = set()
+    for chunk in batched(sorted(set(subscribers)), _IN_CHUNK):
+        found.update(r[0] for r in conn.execute(stmt.where(delivery_t.c.subscriber.in_(chunk))))
+    return found
+
+
+def last_sent_at(conn: Connection, subscribers: Iterable[str]) -> dict[str, dt.datetime]:
+    """When each subscriber's latest sent (or skipped) digest was composed."""
+    done = [DeliveryStatus.sent.value, DeliveryStatus.skipped.value]
+    out: dict[str, dt.datetime] = {}
+    for chunk in batched(sorted(set(subscribers)), _IN_CHUNK):
+        stmt = (
+            select(delivery_t.c.subscriber, func.max(delivery_t.c.created_at))
+            .where(delivery_t.c.subscriber.in_(chunk), delivery_t.c.status.in_(done))
+            .group_by(delivery_t.c.subscriber)
+        )
+        out.update({r[0]: r[1] for r in conn.execute(stmt)})
+    return out
+
+
+def delivered_paper_ids(
+    conn: Connection, subscribers: Iterable[str], paper_ids: Iterable[int]
+) -> dict[str, set[int]]:
+    """For each subscriber, which of these papers a sent or pending delivery already holds."""
+    ids = sorted(set(paper_ids))
+    out: dict[str, set[int]] = {}
+    if not ids:
+        return out
+    live = [DeliveryStatus.sent.value, DeliveryStatus.pending.value]
+    for chunk in batched(sorted(set(subscribers)), _IN_CHUNK):
+        stmt = (
+            select(delivery_t.c.subscriber, item_t.c.paper_id)
+            .join(item_t, item_t.c.delivery_id == delivery_t.c.id)
+            .where(
+                delivery_t.c.subscriber.in_(chunk), delivery_t.c.status.in_(live), item_t.c.paper_id.in_(ids)
+            )
+        )
+        for sub, pid in conn.execute(stmt):
+            out.setdefault(sub, set()).add(pid)
+    return out
+
+
+def insert_deliveries(conn: Connection, deliveries: Sequence[NewDelivery], now: dt.datetime) -> list[int]:
+    """Store composed digests and their items; the unique (subscriber, date) makes a second one impossible."""
+    if not deliveries:
+        return []
+    result = conn.execute(
+        insert(delivery_t).returning(delivery_t.c.id, sort_by_parameter_order=True),
+        [
+            {
+                "subscriber": d.subscriber,
+                "digest_date": d.digest_date,
+                "status": d.status.value,
+                "attempts": 0,
+                "message_id": d.message_id,
+                "message": d.message,
+                "created_at": now,
+                "sent_at": None,
+                "next_attempt_at": now if d.status is DeliveryStatus.pending else None,
+            }
+            for d in deliveries
+        ],
+    )
+    ids = [row[0] for row in result.all()]
+    items = [
+        {
+            "delivery_id": did,
+            "paper_id": it.paper_id,
+            "rank": it.rank,
+            "score": it.score,
+            "matched": it.matched,
+        }
+        for did, d in zip(ids, deliveries, strict=True)
+        for it in d.items
+    ]
+    if items:
+        conn.execute(insert(item_t), items)
+    return ids
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A pending delivery as the sender sees it."""
+
+    id: int
+    subscriber: str
+    digest_date: dt.date
+    message_id: str | None
+    message: bytes
+    attempts: int
+
+
+def due_pending(
+    conn: Connection, now: dt.datetime, limit: int | None = None, subscribers: Iterable[str] | None = None
+) -> list[Outgoing]:
+    """Pending deliveries whose next attempt is due, oldest first."""
+    stmt = (
+        select(
+            delivery_t.c.id,
+            delivery_t.c.subscriber,
+            delivery_t.c.digest_date,
+            delivery_t.c.message_id,
+            delivery_t.c.message,
+            delivery_t.c.attempts,
+        )
+        .where(delivery_t.c.status == DeliveryStatus.pending.value)
+        .where(or_(delivery_t.c.next_attempt_at.is_(None), delivery_t.c.next_attempt_at <= now))
+        .order_by(delivery_t.c.created_at, delivery_t.c.id)
+    )
+    if subscribers is not None:
+        stmt = stmt.where(delivery_t.c.subscriber.in_(sorted(set(subscribers))))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [
+        Outgoing(r.id, r.subscriber, r.digest_date, r.message_id, r.message or b"", r.attempts)
+        for r in conn.execute(stmt)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class SendOutcome:
+    """What happened to one attempt: the new status, and when to retry if it stays pending."""
+
+    delivery_id: int
+    status: DeliveryStatus
+    error: str | None = None
+    next_attempt_at: dt.datetime | None = None
+
+
+def record_outcomes(conn: Connection, outcomes: Sequence[SendOutcome], now: dt.datetime) -> None:
+    """Write a batch of send results in one statement per status."""
+    if not outcomes:
+        return
+    stmt = (
+        update(delivery_t)
+        .where(delivery_t.c.id == _bind("o_id"))
+        .values(
+            status=_bind("o_status"),
+            attempts=delivery_t.c.attempts + 1,
+            last_error=_bind("o_error"),
+            sent_at=_bind("o_sent_at"),
+            next_attempt_at=_bind("o_next"),
+        )
+    )
+    conn.execute(
+        stmt,
+        [
+            {
+                "o_id": o.delivery_id,
+                "o_status": o.status.value,
+                "o_error": o.error,
+                "o_sent_at": now if o.status is DeliveryStatus.sent else None,
+                "o_next": o.next_attempt_at,
+            }
+            for o in outcomes
+        ],
+    )
+
+
+def history(conn: Connection, since: dt.date, subscriber: str | None = None) -> list[Delivery]:
+    stmt = (
+        select(*[c for c in delivery_t.columns if c.name != "message"])
+        .where(delivery_t.c.digest_date >= since)
+        .order_by(delivery_t.c.digest_date.desc(), delivery_t.c.subscriber)
+    )
+    if subscriber:
+        stmt = stmt.where(func.lower(delivery_t.c.subscriber) == subscriber.lower())
+    return [Delivery.model_validate(dict(r._mapping)) for r in conn.execute(stmt)]

@@ -1,0 +1,38 @@
+"""Helpers shared by tests (plain functions; fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("DIGEST_SHARED", ROOT.parent / "shared"))
+CORPUS = SHARED / "corpus"
+EVAL = SHARED / "eval"
+
+
+def corpus_files() -> list[Path]:
+    files = sorted(CORPUS.glob("*.txt"))
+    if not files:
+        pytest.skip(f"shared corpus not found at {CORPUS}")
+    return files
+
+
+def utc(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=dt.UTC)
+
+
+def papers_json(items: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Wrap flat {title, summary, id?, upvotes?} dicts in the Hugging Face daily-papers item shape."""
+    out = []
+    for item in items:
+        paper = {"title": item["title"], "summary": item.get("summary", ""), "authors": item.get("authors", [])}
+        for key in ("id", "upvotes", "ai_summary", "ai_keywords", "githubRepo", "submittedOnDailyAt", "publishedAt"):
+            if key in item:
+                paper[key] = item[key]
+        out.append({"paper": paper, "title": item["title"], "summary": item.get("summary", ""),
+                    "numComments": item.get("numComments", 0)})
+    return out
