@@ -9,7 +9,6 @@ import pytest
 
 from digest.sources.base import SourceError
 from digest.sources.file import read_file
-
 from tests.helpers import papers_json
 
 

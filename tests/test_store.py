@@ -10,7 +10,6 @@ from sqlalchemy import text, update
 from digest import store
 from digest.models import PaperRecord
 from digest.sources.file import read_file
-
 from tests.helpers import utc
 
 
