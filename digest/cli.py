@@ -77,8 +77,11 @@ def main_options(
         typer.Option("--config", "-c", help="Config file (default: $DIGEST_CONFIG or ./digest.toml)."),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every event (debug level).")] = False,
+    smtp_password: Annotated[str | None, typer.Option("--smtp-password", "--password", hidden=True)] = None,
 ) -> None:
     """Run `digest COMMAND --help` for a command's options."""
+    if smtp_password is not None:
+        fail("a password on the command line is visible to every user of this machine; set DIGEST_SMTP__PASSWORD instead")
     ctx.ensure_object(dict).update(config=config, verbose=verbose)
 
 

@@ -301,7 +301,7 @@ def _loc(loc: tuple[Any, ...], data: Mapping[str, Any]) -> str:
             parts.append(label)
             node = node[part] if isinstance(node, list) and part < len(node) else None
         else:
-            if i and loc[i - 1] == "sources" and part in {"hf_daily", "arxiv", "rss", "file"}:
+            if i >= 2 and loc[i - 2] == "sources" and part in {"hf_daily", "arxiv", "rss", "file"}:
                 continue
             parts.append(("." if parts else "") + str(part))
             node = node.get(part) if isinstance(node, Mapping) else None
