@@ -81,7 +81,10 @@ def main_options(
 ) -> None:
     """Run `digest COMMAND --help` for a command's options."""
     if smtp_password is not None:
-        fail("a password on the command line is visible to every user of this machine; set DIGEST_SMTP__PASSWORD instead")
+        fail(
+            "a password on the command line is visible to every user of this machine; "
+            "set DIGEST_SMTP__PASSWORD instead"
+        )
     ctx.ensure_object(dict).update(config=config, verbose=verbose)
 
 
