@@ -237,3 +237,10 @@ def test_a_real_read_timeout_on_loopback_is_retried(slow_then_fast: LoopbackServ
     assert len(slow_then_fast.requests) == 2
     assert len(fake.sleeps) == 1
     assert slow_then_fast.requests[0].headers["user-agent"] == USER_AGENT
+
+
+def test_an_unusable_url_is_a_clean_failure() -> None:
+    respond, seen = scripted(OK)
+    with pytest.raises(SourceError, match="not a usable URL"):
+        get(respond, url="http://[::1/feed.xml")
+    assert seen == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import re
@@ -142,7 +143,7 @@ class ArxivSource:
         fetched = await http.get(f"{base}/rss/{'+'.join(categories)}", accept=FEED_ACCEPT)
         if fetched.not_modified:
             return SourceResult(not_modified=True)
-        parsed = parse_feed(fetched)
+        parsed = await asyncio.to_thread(parse_feed, fetched)
         result = SourceResult()
         keep = KEEP_ANNOUNCE | ({"replace", "replace-cross"} if self.config.include_replacements else set())
         seen: set[str] = set()
@@ -184,7 +185,7 @@ class ArxivSource:
             if fetched.not_modified:
                 break
             result.not_modified = False
-            parsed = parse_feed(fetched)
+            parsed = await asyncio.to_thread(parse_feed, fetched)
             error = api_error(parsed)
             if error:
                 raise SourceError(f"{safe_url(fetched.url)}: arXiv API error: {error}")

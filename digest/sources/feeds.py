@@ -28,7 +28,7 @@ def parse_feed(fetched: Fetched) -> Any:
     parsed = feedparser.parse(
         io.BytesIO(fetched.content),
         response_headers={"content-type": fetched.content_type or "application/xml"},
-        sanitize_html=True,
+        sanitize_html=False,
         resolve_relative_uris=False,
     )
     if not parsed.get("version") and not parsed.entries:

@@ -93,7 +93,10 @@ def retry_after_seconds(headers: Mapping[str, str], now: dt.datetime) -> float |
 
 def safe_url(url: str) -> str:
     """A URL fit for logs and errors: no user:password, no token-like query values."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return re.sub(r"//[^/@]*@", "//", url.split("?", 1)[0])
     netloc = parts.netloc.rsplit("@", 1)[-1]
     query = urlencode(
         [(k, "***" if _SECRET_PARAM.search(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)],
@@ -104,7 +107,10 @@ def safe_url(url: str) -> str:
 
 def check_http_url(url: str, what: str) -> str:
     """`url` if it is an absolute http(s) URL, else a SourceError naming the config key."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise SourceError(f"{what} is not a usable URL: {url!r}") from None
     if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
         raise SourceError(f"{what} must be an http:// or https:// URL, not {url!r}")
     return url
@@ -176,7 +182,11 @@ class HttpFetcher:
         conditional: bool = True,
     ) -> Fetched:
         """GET `url`, retrying transient failures within the budget; a SourceError says why it gave up."""
-        full = full_url(url, params)
+        try:
+            full = full_url(url, params)
+            httpx.URL(full)
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise SourceError(f"{safe_url(url)}: not a usable URL ({exc})") from None
         shown = safe_url(full)
         headers = {"User-Agent": USER_AGENT, "Accept": accept}
         etag, modified = self.ctx.validators.get(full, (None, None)) if conditional else (None, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from digest.config import RssSourceConfig
@@ -69,7 +70,7 @@ class RssSource:
         http.forget_unused()
         if fetched.not_modified:
             return SourceResult(not_modified=True)
-        parsed = parse_feed(fetched)
+        parsed = await asyncio.to_thread(parse_feed, fetched)
         result = SourceResult()
         for index, entry in enumerate(parsed.entries):
             try:
