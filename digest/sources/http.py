@@ -213,7 +213,7 @@ class HttpFetcher:
             except httpx.TimeoutException:
                 problem = f"timed out after {min(self.policy.timeout, budget):.3g} s"
             except httpx.TransportError as exc:
-                problem = f"connection failed ({type(exc).__name__}: {exc or 'no detail'})"
+                problem = f"connection failed ({type(exc).__name__}: {str(exc) or 'no detail'})"
             except httpx.HTTPError as exc:
                 raise SourceError(f"{shown}: {type(exc).__name__}: {exc}") from None
             else:
@@ -228,7 +228,8 @@ class HttpFetcher:
                 problem = f"HTTP {status} {response.reason_phrase}: {detail}".strip()
                 if status != 429 and status < 500:
                     raise SourceError(f"{shown}: {problem}")
-                wait = retry_after_seconds(response.headers, self.ctx.now)
+                elapsed = dt.timedelta(seconds=self.ctx.clock() - self.started)
+                wait = retry_after_seconds(response.headers, self.ctx.now + elapsed)
             if retry >= self.policy.max_retries:
                 raise SourceError(f"{shown}: gave up after {retry + 1} attempts, last: {problem}")
             if wait is None:
