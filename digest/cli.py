@@ -12,6 +12,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -237,7 +238,7 @@ def fetch(
     out.print(_fetch_table(reports))
     for r in reports:
         if r.error:
-            err.print(f"[red]{r.source}:[/] {r.error}", highlight=False)
+            err.print(f"[red]{escape(r.source)}:[/] {escape(r.error)}", highlight=False)
     if any(r.status == "failed" for r in reports):
         raise typer.Exit(1)
 

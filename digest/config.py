@@ -127,6 +127,8 @@ class _HttpSource(_SourceBase):
     timeout: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=4, ge=0)
     max_total_seconds: float = Field(default=300.0, gt=0)
+    backoff_seconds: float = Field(default=1.0, ge=0)
+    backoff_max_seconds: float = Field(default=60.0, ge=0)
 
 
 class HfDailySourceConfig(_HttpSource):
@@ -143,8 +145,9 @@ class ArxivSourceConfig(_HttpSource):
 
     type: Literal["arxiv"]
     mode: Literal["api", "rss"] = "rss"
-    categories: list[str] = Field(default_factory=lambda: ["cs.LG"])
+    categories: list[str] = Field(default_factory=lambda: ["cs.LG"], min_length=1)
     base_url: str = ""
+    days: int = Field(default=3, ge=1, le=60)
     max_results: int = Field(default=500, ge=1, le=30000)
     page_size: int = Field(default=200, ge=1, le=2000)
     delay_seconds: float = Field(default=3.0, ge=0)

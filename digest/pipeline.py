@@ -28,10 +28,10 @@ from digest.models import DeliveryStatus, Paper
 from digest.ranking import Interests, PaperIndex, RankedPaper, parse_keyword
 from digest.sources import SourceError, SourceResult, build_source
 from digest.sources.base import FetchContext
+from digest.sources.http import USER_AGENT
 
 log = logging.getLogger("digest.pipeline")
 
-USER_AGENT = "digest/0.1 (+https://github.com/digest; daily research paper digest)"
 SEND_BATCH = 200
 
 
