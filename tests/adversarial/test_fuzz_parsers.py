@@ -141,3 +141,79 @@ def test_keyword_syntax(raw: str) -> None:
         return
     assert label and 0 < weight <= 100
     assert compile_terms([raw])
+
+
+xml_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+def _atom(title: str, ident: str, summary: str, author: str, date: str, link: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><feed xmlns="http://www.w3.org/2005/Atom" '
+        'xmlns:arxiv="http://arxiv.org/schemas/atom"><title>q</title>'
+        f"<entry><id>{ident}</id><title>{title}</title><summary>{summary}</summary>"
+        f"<author><name>{author}</name></author><published>{date}</published><updated>{date}</updated>"
+        f'<link href="{link}" rel="alternate"/></entry></feed>'
+    ).encode("utf-8", "surrogatepass")
+
+
+def _rss(title: str, guid: str, description: str, creator: str, date: str, link: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:arxiv="http://arxiv.org/schemas/atom"><channel><title>c</title>'
+        f"<item><title>{title}</title><link>{link}</link><description>{description}</description>"
+        f"<guid>{guid}</guid><dc:creator>{creator}</dc:creator><pubDate>{date}</pubDate>"
+        f"<arxiv:announce_type>new</arxiv:announce_type></item></channel></rss>"
+    ).encode("utf-8", "surrogatepass")
+
+
+FEED_EXAMPLES = EXAMPLES
+feed_fuzz = settings(max_examples=FEED_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+ids = st.one_of(
+    xml_text,
+    st.sampled_from(
+        [
+            "http://arxiv.org/abs/2401.01234v2",
+            "oai:arXiv.org:2401.01234v3",
+            "hep-th/9901001v1",
+            "javascript:alert(1)",
+            "",
+        ]
+    ),
+)
+
+
+def _feed_records(body: bytes) -> None:
+    from digest.sources import arxiv, rss
+    from digest.sources.base import SourceError
+    from digest.sources.feeds import parse_feed
+    from digest.sources.http import Fetched
+
+    try:
+        parsed = parse_feed(Fetched("http://127.0.0.1/feed", 200, body, "application/xml"))
+    except SourceError as exc:
+        assert str(exc)
+        return
+    for entry in parsed.entries:
+        for parse in (arxiv.parse_api_entry, arxiv.parse_rss_entry, rss.parse_entry):
+            try:
+                _valid(parse(entry, "fuzz"))
+            except RecordError as exc:
+                assert str(exc)
+
+
+@feed_fuzz
+@given(xml_text, ids, xml_text, xml_text, xml_text, xml_text)
+def test_atom_parser(title: str, ident: str, summary: str, author: str, date: str, link: str) -> None:
+    _feed_records(_atom(title, ident, summary, author, date, link))
+
+
+@feed_fuzz
+@given(xml_text, ids, xml_text, xml_text, xml_text, xml_text)
+def test_rss_parser(title: str, guid: str, description: str, creator: str, date: str, link: str) -> None:
+    _feed_records(_rss(title, guid, description, creator, date, link))
+
+
+@feed_fuzz
+@given(st.binary(max_size=300))
+def test_feed_parser_on_junk_bytes(body: bytes) -> None:
+    _feed_records(body)
