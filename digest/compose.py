@@ -16,9 +16,10 @@ import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
@@ -111,6 +112,15 @@ def message_id(subscriber: str, digest_date: dt.date, from_addr: str) -> str:
 def unsubscribe_token(subscriber: str, secret: str) -> str:
     """HMAC-SHA256 of the lower-cased address: proves an unsubscribe link was issued by us."""
     return hmac.new(secret.encode(), subscriber.strip().lower().encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def address(name: str, addr_spec: str) -> Address | str:
+    """A header address whose display name is quoted or RFC 2047-encoded as needed (`;`, `,`, non-ASCII…)."""
+    name, addr_spec = one_line(name), one_line(addr_spec).replace(" ", "")
+    try:
+        return Address(display_name=name, addr_spec=addr_spec)
+    except (ValueError, IndexError):
+        return addr_spec
 
 
 def _domain(from_addr: str) -> str:
@@ -337,15 +347,13 @@ class Composer:
             html = inline_rendered(html)
         return text, html.encode("ascii", "xmlcharrefreplace").decode("ascii")
 
-    def build(
-        self, info: DigestInfo, papers: list[PaperView], now: dt.datetime, omitted: int = 0
-    ) -> EmailMessage:
+    def build(self, info: DigestInfo, papers: list[PaperView], now: dt.datetime, omitted: int = 0) -> EmailMessage:
         """The message for exactly these paper views (no size fitting)."""
         text, html = self.render(info, papers, omitted)
         msg = EmailMessage(policy=SMTP)
-        msg["From"] = one_line(info.from_addr)
-        name = one_line(info.subscriber_name)
-        msg["To"] = formataddr((name, info.subscriber_email)) if name else info.subscriber_email
+        from_name, from_email = parseaddr(one_line(info.from_addr))
+        msg["From"] = address(from_name, from_email)
+        msg["To"] = address(info.subscriber_name, info.subscriber_email)
         msg["Subject"] = subject_for(info.digest_date, papers)
         msg["Date"] = format_datetime(now if now.tzinfo else now.replace(tzinfo=dt.UTC))
         msg["Message-ID"] = message_id(info.subscriber_email, info.digest_date, info.from_addr)
@@ -393,9 +401,7 @@ class Composer:
         return self.fit(info, ranked, now).message
 
 
-def unsubscribe_links(
-    subscriber: str, from_addr: str, url_template: str, secret: str
-) -> tuple[str | None, str]:
+def unsubscribe_links(subscriber: str, from_addr: str, url_template: str, secret: str) -> tuple[str | None, str]:
     """(https one-click URL or None, mailto) for the List-Unsubscribe header and the footer."""
     address = one_line(parseaddr(from_addr)[1]).replace(" ", "")
     mailto = f"mailto:{address}?subject={quote('unsubscribe ' + subscriber)}"

@@ -40,7 +40,9 @@ def _protect(source: str, name: str) -> tuple[str, list[str]]:
 
     protected = _JINJA.sub(swap, source)
     if _IN_STYLING.search(protected):
-        raise NotInlinable(f"template {name}: Jinja inside a class or style attribute, which CSS selectors cannot match")
+        raise NotInlinable(
+            f"template {name}: Jinja inside a class or style attribute, which CSS selectors cannot match"
+        )
     return protected, found
 
 
@@ -81,7 +83,7 @@ class InliningLoader(BaseLoader):
         self.inner = inner
         self.is_html = is_html or (lambda name: name.endswith((".html", ".html.j2")))
 
-    def get_source(self, environment: Environment, template: str) -> tuple[str, str | None, Callable[[], bool]]:
+    def get_source(self, environment: Environment, template: str) -> tuple[str, str | None, Callable[[], bool] | None]:
         source, filename, uptodate = self.inner.get_source(environment, template)
         if not self.is_html(template):
             return source, filename, uptodate
