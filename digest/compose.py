@@ -42,7 +42,7 @@ FIELD_LABELS = {"title": "title", "keywords": "keywords", "abstract": "abstract"
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
-_PREHEADER_PAD = Markup("&#847;&zwnj;&nbsp;" * 40)
+_PREHEADER_PAD = Markup(("\n" + "&#847;&zwnj;&nbsp;" * 10) * 4)
 
 
 def templates_dir() -> Path:

@@ -173,12 +173,16 @@ def fixture_papers() -> list[RankedPaper]:
 
 
 def test_structure_is_multipart_alternative_text_then_html(composer: Composer) -> None:
-    msg = parse(composer.compose(info(), fixture_papers(), NOW))
+    raw = bytes(composer.compose(info(), fixture_papers(), NOW))
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    msg = email.message_from_bytes(raw, policy=default)
+    assert isinstance(msg, EmailMessage)
     assert msg.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
     for part in msg.iter_parts():
         assert part.get_content_charset() in {"utf-8", "us-ascii"}
         assert part["Content-Transfer-Encoding"] in {"7bit", "quoted-printable"}
+    assert msg.get_body(("html",))["Content-Transfer-Encoding"] == "7bit", "ASCII HTML, lines < 998: no QP bloat"
     text, html = parts(msg)
     assert text.startswith("Daily papers for Monday 23 November 2026\n")
     assert html.lstrip().lower().startswith("<!doctype html>")
@@ -630,3 +634,11 @@ def test_papers_left_out_for_size_are_not_recorded_as_sent(tmp_path: Path) -> No
     assert isinstance(sent, EmailMessage)
     text, _ = parts(sent)
     assert f"{40 - len(planned.ranked)} more matching papers did not fit" in text
+
+
+def test_signed_unsubscribe_url_needs_a_secret(tmp_path: Path) -> None:
+    from digest.config import ConfigError, load_config
+
+    (tmp_path / "digest.toml").write_text(CONFIG.replace('unsubscribe_secret = "s3cret-unsubscribe-key"\n', ""))
+    with pytest.raises(ConfigError, match="unsubscribe_secret is empty"):
+        load_config(tmp_path / "digest.toml")
