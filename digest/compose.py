@@ -28,6 +28,7 @@ from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, s
 from markupsafe import Markup
 
 from digest.inliner import InliningLoader, NotInlinable, inline_rendered
+from digest.logs import event
 from digest.ranking import RankedPaper
 
 log = logging.getLogger("digest.compose")
@@ -308,7 +309,7 @@ class Composer:
             try:
                 self.env = self._environment(InliningLoader(FileSystemLoader(str(self.directory))))
             except NotInlinable as exc:
-                log.warning("CSS will be inlined per email: %s", exc)
+                event(log, "css_inlined_per_email", logging.WARNING, reason=str(exc))
                 self.inline_mode = "render"
         if self.inline_mode == "render":
             self.env = self._environment(FileSystemLoader(str(self.directory)))
@@ -388,11 +389,14 @@ class Composer:
                 lo, best = mid, Fitted(msg, mid, chars)
             else:
                 hi = mid
-        log.warning(
-            "digest for %s too large: showing %d of %d papers without summaries",
-            info.subscriber_email,
-            best.shown,
-            len(views),
+        event(
+            log,
+            "digest_too_large",
+            logging.WARNING,
+            subscriber=info.subscriber_email,
+            shown=best.shown,
+            matched=len(views),
+            max_bytes=self.max_bytes,
         )
         return best
 
@@ -403,8 +407,8 @@ class Composer:
 
 def unsubscribe_links(subscriber: str, from_addr: str, url_template: str, secret: str) -> tuple[str | None, str]:
     """(https one-click URL or None, mailto) for the List-Unsubscribe header and the footer."""
-    address = one_line(parseaddr(from_addr)[1]).replace(" ", "")
-    mailto = f"mailto:{address}?subject={quote('unsubscribe ' + subscriber)}"
+    sender = one_line(parseaddr(from_addr)[1]).replace(" ", "")
+    mailto = f"mailto:{sender}?subject={quote('unsubscribe ' + subscriber)}"
     if not url_template:
         return None, mailto
     token = unsubscribe_token(subscriber, secret)
