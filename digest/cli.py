@@ -148,8 +148,8 @@ def preview(
         html_path = output if (format == "html" and output) else _preview_path(planned)
         html_path.write_text(html, encoding="utf-8")
         err.print(f"HTML version: {html_path}", highlight=False)
-    if open_ and html_path:
-        webbrowser.open(html_path.resolve().as_uri())
+    if open_ and html_path and not webbrowser.open(html_path.resolve().as_uri()):
+        err.print(f"no browser could be started: open {html_path} yourself", highlight=False)
 
 
 def preview_json(planned: pipeline.Planned) -> dict[str, Any]:

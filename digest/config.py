@@ -104,6 +104,16 @@ class DeliveryConfig(_Strict):
             raise ValueError("must be an https:// URL (with {email} and {token} placeholders)")
         return value
 
+    @model_validator(mode="after")
+    def _token_is_signed(self) -> DeliveryConfig:
+        secret = self.unsubscribe_secret.get_secret_value()
+        if self.unsubscribe_url and "{token}" in self.unsubscribe_url and not secret:
+            raise ValueError(
+                "unsubscribe_url uses {token} but unsubscribe_secret is empty: set it (better: "
+                "DIGEST_DELIVERY__UNSUBSCRIBE_SECRET) so unsubscribe links cannot be forged"
+            )
+        return self
+
 
 class SmtpConfig(_Strict):
     """How to reach the SMTP server; the password belongs in DIGEST_SMTP__PASSWORD, not in the file."""

@@ -268,10 +268,11 @@ def plan(
 
         ranked = index.rank(interests_of(sub), eligible)
         send_empty = settings.delivery.send_empty if sub.send_empty is None else sub.send_empty
-        message = (
-            composer.compose(digest_info(settings, sub, day), ranked, now) if ranked or send_empty else None
-        )
-        planned.append(Planned(sub, day, ranked, message))
+        fitted = composer.fit(digest_info(settings, sub, day), ranked, now) if ranked or send_empty else None
+        if fitted is None:
+            planned.append(Planned(sub, day, ranked, None))
+        else:  # papers left out to keep the email small are not recorded as sent
+            planned.append(Planned(sub, day, ranked[: fitted.shown], fitted.message))
     return planned
 
 
