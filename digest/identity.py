@@ -6,6 +6,7 @@ A record's keys are ordered strongest first; the first is its canonical key. Key
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import re
@@ -59,6 +60,7 @@ _SYMBOLS = str.maketrans(
         "ı": "i",
     }
 )
+_TEX_CHARS = re.compile(r"[\\${}]")
 MAX_FINGERPRINT = 240
 _NON_ALNUM = re.compile(r"[\W_]+", re.UNICODE)
 
@@ -78,6 +80,7 @@ def _valid_new(yymm: str, number: str) -> bool:
     return 1 <= month <= 12 and len(number) == (5 if yymm >= "1501" else 4)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def parse_arxiv_id(text: str | None) -> ArxivId | None:
     """Find an arXiv id in an id, abs/pdf URL, `oai:arXiv.org:` guid, `arXiv:` prefix, arXiv DOI or HF paper URL.
 
@@ -124,10 +127,16 @@ def title_fingerprint(title: str) -> str:
     Greek letters become their TeX names (`α` and `$\\alpha$` agree), `ℓ` becomes `ell`, and TeX style words a
     page left behind without their backslash (`mathbb R`) are dropped, so page dumps, feeds and TeX agree.
     """
-    text = html.unescape(title).replace("ℓ", "ell")
-    text = strip_tex(unicodedata.normalize("NFKC", text)).casefold()
-    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    text = _VAR_GREEK.sub("", _TEX_WORDS.sub(" ", text.translate(_SYMBOLS)))
+    text = html.unescape(title) if "&" in title else title
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text.replace("ℓ", "ell"))
+    if _TEX_CHARS.search(text):
+        text = strip_tex(text)
+    text = text.casefold()
+    if not text.isascii():
+        text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+        text = text.translate(_SYMBOLS)
+    text = _VAR_GREEK.sub("", _TEX_WORDS.sub(" ", text))
     return _NON_ALNUM.sub(" ", text).strip()
 
 

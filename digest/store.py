@@ -74,6 +74,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA cache_size=-65536")
         cur.close()
 
 
@@ -414,17 +415,22 @@ def _upsert_chunk(conn: Connection, records: list[PaperRecord], now: dt.datetime
         add_keys.extend({"key": k, "paper_id": state["id"]} for k in cluster.keys)
 
     if new_states:
-        result = conn.execute(
-            insert(paper_t).returning(paper_t.c.id, sort_by_parameter_order=True),
-            [{k: v for k, v in s.items() if k != "id"} for s in new_states],
-        )
-        for (pid,), cluster in zip(result.all(), new_clusters, strict=True):
+        conn.execute(insert(paper_t), [{k: v for k, v in s.items() if k != "id"} for s in new_states])
+        new_keys = (s["key"] for s in new_states)
+        ids = dict(_select_in(conn, paper_t.c.key, new_keys, paper_t.c.key, paper_t.c.id, size=_KEY_CHUNK))
+        for state, cluster in zip(new_states, new_clusters, strict=True):
+            pid = ids[state["key"]]
             add_keys.extend({"key": k, "paper_id": pid} for k in cluster.keys)
             sightings.extend((pid, records[i]) for i in cluster.records)
-    if updates:
-        cols = [c for c in _PAPER_COLUMNS if c not in {"id", "first_seen_at"}]
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for state in updates:
+        before = stored[state["id"]]
+        cols = tuple(c for c in _PAPER_COLUMNS if c not in {"id", "first_seen_at"} and state[c] != before[c])
+        if cols:
+            by_columns.setdefault(cols, []).append(state)
+    for cols, states in by_columns.items():
         stmt = update(paper_t).where(paper_t.c.id == _bind("b_id")).values({c: _bind(f"b_{c}") for c in cols})
-        conn.execute(stmt, [{"b_id": s["id"], **{f"b_{c}": s[c] for c in cols}} for s in updates])
+        conn.execute(stmt, [{"b_id": s["id"], **{f"b_{c}": s[c] for c in cols}} for s in states])
     if touched:
         stmt = update(paper_t).where(paper_t.c.id == _bind("t_id")).values(last_seen_at=_bind("t_last"))
         conn.execute(stmt, touched)
