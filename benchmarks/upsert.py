@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import random
 import shutil
 import sqlite3
@@ -210,6 +211,7 @@ def reseen_records(count: int, size: int) -> list[PaperRecord]:
 
 
 def timed_upsert(path: Path, records: list[PaperRecord]) -> tuple[float, store.UpsertCounts]:
+    os.sync()  # the fresh copy's dirty pages are flushed before the clock starts, not during the upsert
     engine = store.open_engine(f"sqlite:///{path}")
     with engine.connect() as conn:
         store.count_papers(conn)
