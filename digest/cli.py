@@ -44,7 +44,8 @@ def _settings(ctx: typer.Context) -> Settings:
             fail(str(exc))
         settings: Settings = obj["settings"]
         setup_logging(obj.get("verbose", False), _secrets(settings))
-    return obj["settings"]  # type: ignore[no-any-return]
+    loaded: Settings = obj["settings"]
+    return loaded
 
 
 def _secrets(settings: Settings) -> list[str]:

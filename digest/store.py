@@ -557,11 +557,10 @@ def sightings_of(conn: Connection, paper_id: int) -> list[Sighting]:
 
 
 def start_fetch_run(conn: Connection, source: str, now: dt.datetime) -> int:
-    return int(
-        conn.execute(
-            insert(run_t).values(source=source, started_at=now, status="running")
-        ).inserted_primary_key[0]
-    )  # type: ignore[index]
+    result = conn.execute(insert(run_t).values(source=source, started_at=now, status="running"))
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def finish_fetch_run(
