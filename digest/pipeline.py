@@ -24,7 +24,7 @@ from digest.compose import Composer, DigestInfo, unsubscribe_links
 from digest.config import WEEKDAYS, Settings, SubscriberConfig
 from digest.deliver import Envelope, SendResult, Transport, build_transport
 from digest.logs import event
-from digest.models import DeliveryStatus, Paper
+from digest.models import DeliveryStatus
 from digest.ranking import DocFreq, Interests, PaperIndex, RankedPaper, RankingParams, parse_keyword
 from digest.sources import SourceError, SourceResult, build_source
 from digest.sources.base import FetchContext
@@ -271,10 +271,7 @@ def plan(
         since = max(window_start, last.get(sub.email, window_start))
         seen = delivered.get(sub.email, set())
 
-        def eligible(paper: Paper, since: dt.datetime = since, seen: set[int] = seen) -> bool:
-            return paper.first_seen_at >= since and paper.id not in seen
-
-        ranked = index.rank(interests_of(sub), eligible)
+        ranked = index.rank(interests_of(sub), since=since, skip_ids=seen)
         send_empty = settings.delivery.send_empty if sub.send_empty is None else sub.send_empty
         message = (
             composer.compose(digest_info(settings, sub, day), ranked, now) if ranked or send_empty else None

@@ -13,12 +13,18 @@ upvotes) and recency are added with small weights, so relevance comes first.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import heapq
+import itertools
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Protocol
+
+import numpy as np
 
 from digest.models import Paper
 from digest.synonyms import SYNONYM_GROUPS, narrower_for, synonyms_for
@@ -28,6 +34,7 @@ __all__ = [
     "FIELDS",
     "SYNONYM_GROUPS",
     "DocFreq",
+    "DocStats",
     "Interests",
     "KeywordError",
     "Match",
@@ -93,6 +100,7 @@ class Term:
     label: str
     weight: float
     variants: tuple[Variant, ...]
+    key: str = field(default="", compare=False)
 
     @property
     def phrases(self) -> tuple[tuple[str, ...], ...]:
@@ -131,7 +139,8 @@ def compile_term(raw: str, synonyms: bool = True) -> Term:
             add(other, "same", own=False)
         for other in narrower_for(label):
             add(other, "narrower", own=False)
-    return Term(label, weight, tuple(variants.values()))
+    key = "\x1f".join(f"{v.kind}\x1e{' '.join(v.phrase)}\x1e{v.text}\x1e{v.partial}" for v in variants.values())
+    return Term(label, weight, tuple(variants.values()), key)
 
 
 def compile_terms(keywords: Iterable[str], synonyms: bool = True) -> tuple[Term, ...]:
@@ -176,6 +185,19 @@ def paper_fields(paper: Paper) -> dict[str, list[str]]:
         "keywords": [t for k in paper.keywords for t in (*tokens(k), SEPARATOR)],
         "abstract": tokens(paper.abstract),
     }
+
+
+class DocStats(Protocol):
+    """Where idf comes from: a `DocFreq` over a rolling window of stored papers, or the index itself."""
+
+    @property
+    def n(self) -> int: ...
+
+    def docs_with(self, phrase: tuple[str, ...]) -> frozenset[int]: ...
+
+    def idf(self, df: int) -> float: ...
+
+    def token_idf(self, token: str) -> float: ...
 
 
 class DocFreq:
@@ -257,8 +279,6 @@ def _count(haystack: Sequence[str], needle: tuple[str, ...]) -> int:
 class _Doc:
     paper: Paper
     fields: dict[str, list[str]]
-    sets: dict[str, frozenset[str]]
-    bonus: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,229 +291,452 @@ class _Hit:
     partial: bool
 
 
+@dataclass(frozen=True, slots=True)
+class _Grams:
+    """One field's postings as sorted integer keys: token id (or token-pair id) × papers → paper, mentions."""
+
+    width: int
+    n_docs: int
+    uni_keys: np.ndarray
+    uni_counts: np.ndarray
+    bi_keys: np.ndarray
+    bi_counts: np.ndarray
+
+    @classmethod
+    def build(cls, name: str, docs: Sequence[_Doc], vocab: dict[str, int]) -> _Grams:
+        """Number every token (growing the shared `vocab`), then count words and adjacent pairs per paper."""
+        tok_ids: list[int] = []
+        doc_ids: list[int] = []
+        for i, d in enumerate(docs):
+            toks = d.fields[name]
+            tok_ids.extend(vocab.setdefault(t, len(vocab)) for t in toks)
+            tok_ids.append(0)
+            doc_ids.extend([i] * (len(toks) + 1))
+        n = max(len(docs), 1)
+        width = 1 << 22
+        tok = np.array(tok_ids, dtype=np.int64)
+        doc = np.array(doc_ids, dtype=np.int64)
+        real = tok != 0
+        uni_keys, uni_counts = np.unique(tok[real] * n + doc[real], return_counts=True)
+        pair = real[:-1] & real[1:]
+        bi = (tok[:-1][pair] * width + tok[1:][pair]) * n + doc[:-1][pair]
+        bi_keys, bi_counts = np.unique(bi, return_counts=True)
+        return cls(width, n, uni_keys, uni_counts.astype(np.float64), bi_keys, bi_counts.astype(np.float64))
+
+    def lookup(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Papers holding this token (one id) or adjacent pair (two ids): (sorted indices, mentions)."""
+        if len(ids) == 1:
+            keys, counts, base = self.uni_keys, self.uni_counts, ids[0]
+        else:
+            keys, counts, base = self.bi_keys, self.bi_counts, ids[0] * self.width + ids[1]
+        lo, hi = np.searchsorted(keys, (base * self.n_docs, (base + 1) * self.n_docs))
+        return keys[lo:hi] - base * self.n_docs, counts[lo:hi]
+
+
+@dataclass(frozen=True)
+class _FieldHits:
+    """A term's best match per paper in one field: paper indices (sorted), quality, variant index, exact or not."""
+
+    ids: np.ndarray
+    quality: np.ndarray
+    variant: np.ndarray
+    exact: np.ndarray
+
+    @functools.cached_property
+    def position(self) -> dict[int, int]:
+        return {i: pos for pos, i in enumerate(self.ids.tolist())}
+
+
+@dataclass(frozen=True)
+class _TermHits:
+    """One term's matches over the index: paper indices (sorted) and unweighted scores, plus per-field detail."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    fields: dict[str, _FieldHits]
+    explained: dict[int, Match] = field(default_factory=dict)
+
+    @functools.cached_property
+    def members(self) -> frozenset[int]:
+        return frozenset(self.ids.tolist())
+
+
+_NONE = np.zeros(0, dtype=np.int64)
+
+
+def _merge(ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sum `values` per id: (sorted distinct ids, sums); cost grows with the matches only."""
+    if not len(ids):
+        return _NONE, np.zeros(0)
+    order = np.argsort(ids, kind="stable")
+    ids, values = ids[order], values[order]
+    starts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
+    return ids[starts], np.add.reduceat(values, starts)
+
+
+def _present(sorted_ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each of `wanted`: is it in `sorted_ids`, and at which position (clipped)."""
+    if not len(sorted_ids):
+        return np.zeros(len(wanted), dtype=bool), np.zeros(len(wanted), dtype=np.int64)
+    pos = np.minimum(np.searchsorted(sorted_ids, wanted), len(sorted_ids) - 1)
+    return sorted_ids[pos] == wanted, pos
+
+
 class PaperIndex:
-    """Inverted index over a pool of papers; rank many subscribers against it, sharing work between them."""
+    """Inverted index over a pool of papers; rank many subscribers against it, sharing work between them.
+
+    Per field it keeps token (and adjacent-pair) → papers with mention counts. Each distinct term's matches
+    are computed once, with numpy over those postings; a subscriber's ranking merges the cached arrays of
+    their terms and filters them (exclusions, first-seen date, already sent) without touching papers
+    that did not match.
+    """
 
     def __init__(
         self, papers: Sequence[Paper], params: RankingParams | None = None, idf: DocFreq | None = None
     ) -> None:
         self.params = params or RankingParams()
         self.docs: list[_Doc] = []
-        streams = []
-        for paper in papers:
-            fields = paper_fields(paper)
-            sets = {name: frozenset(toks) for name, toks in fields.items()}
-            self.docs.append(_Doc(paper, fields, sets, 0.0))
-            streams.append(_stream(fields))
-        self.own = DocFreq(streams)
-        self._avg_len = {
-            name: (sum(len(d.fields[name]) for d in self.docs) / len(self.docs) if self.docs else 0.0) or 1.0
-            for name in FIELDS
-        }
-        self.idf = idf or self.own
-        self._set_bonus()
-        self._term_hits: dict[tuple[Variant, ...], dict[int, _Hit]] = {}
-        self._excluded: dict[tuple[Variant, ...], frozenset[int]] = {}
+        for paper in sorted(papers, key=lambda p: (-p.first_seen_at.timestamp(), p.key)):
+            self.docs.append(_Doc(paper, paper_fields(paper)))
+        self._vocab: dict[str, int] = {SEPARATOR: 0}
+        self._grams = {name: _Grams.build(name, self.docs, self._vocab) for name in FIELDS}
+        self._arrays: dict[tuple[str, tuple[str, ...]], tuple[np.ndarray, np.ndarray]] = {}
+        self._docs_with: dict[tuple[str, ...], frozenset[int]] = {}
+        self.stats: DocStats = idf or self
+        n = len(self.docs)
+        self._length = {name: self._length_norm(name) for name in FIELDS}
+        upvotes = [d.paper.upvotes for d in self.docs]
+        self._seen_ts = np.array([d.paper.first_seen_at.timestamp() for d in self.docs], dtype=np.float64)
+        self.bonus = self._bonus(upvotes)
+        tie_order = sorted(range(n), key=lambda i: (-upvotes[i], self.docs[i].paper.key))
+        self._tie_rank = np.empty(n, dtype=np.int64)
+        self._tie_rank[tie_order] = np.arange(n)
+        self._tie_list: list[int] = self._tie_rank.tolist()
+        self._neg_ts = -self._seen_ts
+        self._by_id = {d.paper.id: i for i, d in enumerate(self.docs) if d.paper.id is not None}
+        self._hits: dict[str, _TermHits] = {}
+        self._excluded: dict[str, np.ndarray] = {}
         self._trending: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.docs)
 
-    def _set_bonus(self) -> None:
+    def _length_norm(self, name: str) -> np.ndarray:
+        """BM25's 1 − b + b·len/avg per paper for one field."""
+        b = self.params.length_norm
+        lengths = np.array([len(d.fields[name]) for d in self.docs], dtype=np.float64)
+        avg = (float(lengths.mean()) if len(lengths) else 0.0) or 1.0
+        return np.asarray(1 - b + b * lengths / avg)
+
+    def _bonus(self, upvotes: list[int]) -> np.ndarray:
         """Each paper's secondary signal: trend_weight × log-scaled upvotes + recency_weight × freshness."""
         p = self.params
-        max_up = max((d.paper.upvotes for d in self.docs), default=0)
-        trend_norm = math.log1p(max(max_up, 0)) or 1.0
-        newest = max((d.paper.first_seen_at for d in self.docs), default=None)
-        for doc in self.docs:
-            trend = math.log1p(max(doc.paper.upvotes, 0)) / trend_norm
-            recency = 0.0
-            if newest is not None and p.recency_half_life_hours > 0:
-                hours = (newest - doc.paper.first_seen_at).total_seconds() / 3600
-                recency = 0.5 ** (hours / p.recency_half_life_hours)
-            doc.bonus = p.trend_weight * trend + p.recency_weight * recency
+        if not self.docs:
+            return np.zeros(0)
+        trend = np.log1p(np.maximum(np.array(upvotes, dtype=np.float64), 0))
+        trend /= trend.max() or 1.0
+        recency = np.zeros(len(self.docs))
+        if p.recency_half_life_hours > 0:
+            hours = (self._seen_ts.max() - self._seen_ts) / 3600
+            recency = 0.5 ** (hours / p.recency_half_life_hours)
+        return np.asarray(p.trend_weight * trend + p.recency_weight * recency, dtype=np.float64)
 
     def trend(self, paper: Paper) -> float:
-        max_up = max((d.paper.upvotes for d in self.docs), default=0)
-        return math.log1p(max(paper.upvotes, 0)) / (math.log1p(max(max_up, 0)) or 1.0)
+        """A paper's log-scaled upvotes relative to the pool's most upvoted (0..1)."""
+        top = max((d.paper.upvotes for d in self.docs), default=0)
+        return math.log1p(max(paper.upvotes, 0)) / (math.log1p(max(top, 0)) or 1.0)
+
+    # ------------------------------------------------------------ postings and document frequencies
+
+    @property
+    def n(self) -> int:
+        return len(self.docs)
+
+    def docs_with(self, phrase: tuple[str, ...]) -> frozenset[int]:
+        """Papers of the pool holding the phrase in any field (cached)."""
+        cached = self._docs_with.get(phrase)
+        if cached is None:
+            found: set[int] = set()
+            for name in FIELDS:
+                found.update(self._postings(name, phrase)[0].tolist())
+            cached = self._docs_with[phrase] = frozenset(found)
+        return cached
+
+    def idf(self, df: int) -> float:
+        """BM25's idf over the pool itself (used when no wider `DocFreq` is given)."""
+        return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
+
+    def token_idf(self, token: str) -> float:
+        return self.idf(len(self.docs_with((token,))))
+
+    def _postings(self, name: str, phrase: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Papers holding the phrase in this field, and how often: (sorted indices, counts), cached."""
+        key = (name, phrase)
+        cached = self._arrays.get(key)
+        if cached is not None:
+            return cached
+        ids = [self._vocab.get(tok, -1) for tok in phrase]
+        grams = self._grams[name]
+        if min(ids) < 0:
+            result = (_NONE, np.zeros(0))
+        elif len(ids) <= 2:
+            result = grams.lookup(ids)
+        else:
+            pairs = sorted((grams.lookup(pair)[0] for pair in itertools.pairwise(ids)), key=len)
+            common = functools.reduce(np.intersect1d, pairs)
+            counts = {}
+            for i in common.tolist():
+                c = _count(self.docs[i].fields[name], phrase)
+                if c:
+                    counts[i] = c
+            result = (
+                np.fromiter(counts.keys(), dtype=np.int64, count=len(counts)),
+                np.fromiter(counts.values(), dtype=np.float64, count=len(counts)),
+            )
+        self._arrays[key] = result
+        return result
 
     # ------------------------------------------------------------ per distinct term (cached)
 
-    def hits(self, term: Term) -> dict[int, _Hit]:
-        """Papers this term counts for → its unweighted score there and where it matched (once per index)."""
-        cached = self._term_hits.get(term.variants)
+    def hits(self, term: Term) -> dict[int, Match]:
+        """Papers this term counts for → where and how it matched (for inspection; ranking uses arrays)."""
+        found = self._term(term)
+        return {int(i): self._explain(term, found, int(i)) for i in found.ids}
+
+    def _term(self, term: Term) -> _TermHits:
+        cached = self._hits.get(term.key)
         if cached is not None:
             return cached
         p = self.params
-        same = [v for v in term.variants if v.kind == "same"]
         df_docs: set[int] = set()
-        for v in same:
-            df_docs.update(self.idf.docs_with(v.phrase))
-        idf = self.idf.idf(len(df_docs))
-        candidates: set[int] = set()
         for v in term.variants:
-            candidates.update(self.own.docs_with(v.phrase))
-        partials = [(v, self._partial_shares(v.phrase)) for v in term.variants if v.partial and p.partial_match > 0]
-        for _, shares in partials:
-            candidates.update(self._partial_candidates(shares))
-        out: dict[int, _Hit] = {}
-        for i in candidates:
-            hit = self._score(self.docs[i], term, partials, idf)
-            if hit is not None:
-                out[i] = hit
-        self._term_hits[term.variants] = out
-        return out
+            if v.kind == "same":
+                df_docs.update(self.stats.docs_with(v.phrase))
+        idf = self.stats.idf(len(df_docs))
+        fields: dict[str, _FieldHits] = {}
+        evidence_ids, evidence = [], []
+        for name in FIELDS:
+            weight = p.field_weight(name)
+            if weight <= 0:
+                continue
+            found, tf = self._field_hits(name, term)
+            if len(found.ids):
+                fields[name] = found
+                evidence_ids.append(found.ids)
+                evidence.append(weight * found.quality * tf / self._length[name][found.ids])
+        ids, total = _merge(np.concatenate(evidence_ids or [_NONE]), np.concatenate(evidence or [np.zeros(0)]))
+        k = p.tf_saturation
+        scores = idf * (total * (k + 1) / (total + k) if k > 0 else total)
+        result = self._hits[term.key] = _TermHits(ids, scores, fields)
+        return result
 
-    def _partial_shares(self, phrase: tuple[str, ...]) -> dict[str, float]:
+    def _field_hits(self, name: str, term: Term) -> tuple[_FieldHits, np.ndarray]:
+        """The term's best match per paper in one field (at least `min_match`), and its mention count."""
+        p = self.params
+        rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, int, bool]] = []
+        for index, v in enumerate(term.variants):
+            q = 1.0 if v.kind == "same" else p.narrower_match
+            if q >= p.min_match:
+                found, counts = self._postings(name, v.phrase)
+                rows.append((found, np.full(len(found), q), counts, index, True))
+            if v.partial and p.partial_match > 0:
+                rows.append((*self._partial_hits(name, v.phrase), index, False))
+        ids = np.concatenate([r[0] for r in rows] or [_NONE])
+        quality = np.concatenate([r[1] for r in rows] or [np.zeros(0)])
+        tf = np.concatenate([r[2] for r in rows] or [np.zeros(0)])
+        variant = np.concatenate([np.full(len(r[0]), r[3]) for r in rows] or [_NONE])
+        exact = np.concatenate([np.full(len(r[0]), r[4]) for r in rows] or [np.zeros(0, dtype=bool)])
+        keep = quality >= p.min_match
+        ids, quality, tf, variant, exact = ids[keep], quality[keep], tf[keep], variant[keep], exact[keep]
+        order = np.lexsort((variant, -tf, -quality, ids))
+        ids, quality, tf, variant, exact = ids[order], quality[order], tf[order], variant[order], exact[order]
+        first = np.concatenate(([True], ids[1:] != ids[:-1])) if len(ids) else np.zeros(0, dtype=bool)
+        return _FieldHits(ids[first], quality[first], variant[first], exact[first]), tf[first]
+
+    def _partial_hits(self, name: str, phrase: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Papers with some of the phrase's words in this field: (indices, quality, least mention count)."""
+        p = self.params
+        shares = self._shares(phrase)
+        rare = [self._postings(name, (tok,))[0] for tok in self._required(shares)]
+        candidates = np.unique(np.concatenate(rare or [_NONE]))
+        coverage = np.zeros(len(candidates))
+        present_count = np.zeros(len(candidates), dtype=np.int64)
+        least = np.full(len(candidates), np.inf)
+        for tok, share in shares.items():
+            ids, tf = self._postings(name, (tok,))
+            present, pos = _present(ids, candidates)
+            coverage += share * present
+            present_count += present
+            if len(tf):
+                least = np.where(present, np.minimum(least, tf[pos]), least)
+        quality = np.where(present_count == len(shares), p.unordered_match, p.partial_match * coverage)
+        return candidates, quality, np.where(np.isfinite(least), least, 0.0)
+
+    def _shares(self, phrase: tuple[str, ...]) -> dict[str, float]:
         """Each distinct word's share of the phrase's total idf."""
-        idfs = {tok: self.idf.token_idf(tok) for tok in phrase}
+        idfs = {tok: self.stats.token_idf(tok) for tok in phrase}
         total = sum(idfs.values()) or 1.0
         return {tok: v / total for tok, v in idfs.items()}
 
-    def _partial_candidates(self, shares: dict[str, float]) -> set[int]:
-        """Papers holding enough of the phrase's words to reach `min_match`: any must hold one of the rarest."""
+    def _required(self, shares: dict[str, float]) -> list[str]:
+        """Words of which a paper must hold at least one for a partial match to reach `min_match`."""
         p = self.params
         need = p.min_match / p.partial_match if p.partial_match > 0 else 2.0
-        if need > 1:
-            return set()
-        out: set[int] = set()
+        out: list[str] = []
         rest = 1.0
         for tok, share in sorted(shares.items(), key=lambda kv: (-kv[1], kv[0])):
             if rest < need - 1e-12:
                 break
-            out.update(self.own.postings.get(tok, ()))
+            out.append(tok)
             rest -= share
         return out
 
-    def _score(
-        self, doc: _Doc, term: Term, partials: list[tuple[Variant, dict[str, float]]], idf: float
-    ) -> _Hit | None:
-        p = self.params
-        total = 0.0
-        fields: list[str] = []
-        via: str | None = None
-        best_kind = 0.0
-        any_exact = False
-        for name in FIELDS:
-            toks = doc.fields[name]
-            if not toks:
+    def _explain(self, term: Term, found: _TermHits, i: int) -> Match:
+        """Where the term matched paper `i`, through which table entry, and whether only in part (cached)."""
+        cached = found.explained.get(i)
+        if cached is not None:
+            return cached
+        fields, best_quality, via, exact = [], -1.0, None, False
+        for name, fh in found.fields.items():
+            at = fh.position.get(i)
+            if at is None:
                 continue
-            quality, tf, source, exact = 0.0, 0, None, False
-            for v in term.variants:
-                if v.phrase[0] not in doc.sets[name]:
-                    continue
-                count = _count(toks, v.phrase)
-                if count:
-                    q = 1.0 if v.kind == "same" else p.narrower_match
-                    if q > quality or (q == quality and count > tf):
-                        quality, tf, source, exact = q, count, v.text, True
-            if quality < 1.0:
-                for v, shares in partials:
-                    present = [tok for tok in shares if tok in doc.sets[name]]
-                    if not present:
-                        continue
-                    if len(present) == len(shares):
-                        q = p.unordered_match
-                    else:
-                        q = p.partial_match * sum(shares[t] for t in present)
-                    if q > quality:
-                        quality, source, exact = q, v.text, False
-                        tf = min(toks.count(t) for t in present)
-            if quality < p.min_match or quality <= 0:
-                continue
-            length = 1 - p.length_norm + p.length_norm * len(toks) / self._avg_len[name]
-            total += p.field_weight(name) * quality * tf / length
             fields.append(name)
-            if quality > best_kind:
-                best_kind, via = quality, source
-            any_exact = any_exact or exact
-        if not fields or total <= 0:
-            return None
-        label_norm = normalize(term.label)
-        shown = None if via is None or normalize(via) == label_norm else via
-        k = p.tf_saturation
-        saturated = total * (k + 1) / (total + k) if k > 0 else total
-        return _Hit(idf * saturated, tuple(fields), shown, not any_exact)
+            exact = exact or bool(fh.exact[at])
+            if fh.quality[at] > best_quality:
+                best_quality, via = float(fh.quality[at]), term.variants[int(fh.variant[at])].text
+        match = found.explained[i] = Match(term.label, tuple(fields), None if via == term.label else via, not exact)
+        return match
 
-    def excluded(self, term: Term) -> frozenset[int]:
-        """Papers an `exclude` term drops: the phrase or a same-meaning synonym, anywhere (cached)."""
-        cached = self._excluded.get(term.variants)
+    def excluded(self, term: Term) -> np.ndarray:
+        """Paper indices an `exclude` term drops: the phrase or a same-meaning synonym, anywhere (cached)."""
+        cached = self._excluded.get(term.key)
         if cached is None:
             found: set[int] = set()
             for v in term.variants:
                 if v.kind == "same":
-                    found.update(self.own.docs_with(v.phrase))
-            cached = self._excluded[term.variants] = frozenset(found)
+                    found.update(self.docs_with(v.phrase))
+            cached = self._excluded[term.key] = np.array(sorted(found), dtype=np.int64)
         return cached
 
     def trending(self) -> list[int]:
         """Every paper, best secondary signal first (computed once)."""
         if self._trending is None:
-            self._trending = sorted(range(len(self.docs)), key=lambda i: self._tie_key(i, self.docs[i].bonus))
+            keys = np.lexsort((self._tie_rank, -np.round(self.bonus, 9)))
+            self._trending = [int(i) for i in keys]
         return self._trending
-
-    def _tie_key(self, i: int, score: float) -> tuple[float, int, str]:
-        paper = self.docs[i].paper
-        return (-round(score, 9), -paper.upvotes, paper.key)
 
     # ------------------------------------------------------------ per subscriber
 
-    def rank(self, interests: Interests, eligible: Callable[[Paper], bool] | None = None) -> list[RankedPaper]:
-        """Top papers for these interests, best first, each with the terms that matched and where."""
+    def rank(
+        self,
+        interests: Interests,
+        eligible: Callable[[Paper], bool] | None = None,
+        *,
+        since: dt.datetime | None = None,
+        skip_ids: Collection[int] = (),
+    ) -> list[RankedPaper]:
+        """Top papers for these interests, best first, each with the terms that matched and where.
+
+        Candidates can be limited by `since` (first seen at or after) and `skip_ids` (paper ids already
+        sent), which are applied to all matches at once, and by any `eligible` predicate, called lazily.
+        """
         terms = compile_terms(interests.keywords, interests.synonyms)
-        excluded: set[int] = set()
-        for term in compile_terms(interests.exclude, interests.synonyms):
-            excluded.update(self.excluded(term))
-        k = interests.max_papers
-
-        def ok(i: int) -> bool:
-            return i not in excluded and (eligible is None or eligible(self.docs[i].paper))
-
+        excluded = [self.excluded(t) for t in compile_terms(interests.exclude, interests.synonyms)]
+        skip = np.array([self._by_id[x] for x in skip_ids if x in self._by_id], dtype=np.int64)
+        drop = np.concatenate([*excluded, skip]) if excluded or len(skip) else None
+        since_ts = since.timestamp() if since is not None else None
         if not terms:
-            picked = []
-            for i in self.trending():
-                if ok(i):
-                    picked.append(RankedPaper(self.docs[i].paper, self.docs[i].bonus))
-                    if len(picked) == k:
-                        break
-            return picked
+            return self._trending_for(interests.max_papers, drop, since_ts, eligible)
 
-        relevance: dict[int, float] = {}
-        per_term = [self.hits(t) for t in terms]
-        for term, hits in zip(terms, per_term, strict=True):
-            for i, hit in hits.items():
-                relevance[i] = relevance.get(i, 0.0) + term.weight * hit.score
-        order = sorted(relevance, key=lambda i: (-relevance[i], i))
-        top = 0.0
-        best: list[float] = []
-        seen: list[tuple[int, float]] = []
-        ceiling = self.params.trend_weight + self.params.recency_weight
-        for i in order:
-            rel = relevance[i]
-            if len(best) == k and rel / top + ceiling < best[0] - 1e-9:
-                break
-            if not ok(i):
-                continue
-            top = top or rel
-            score = rel / top + self.docs[i].bonus
-            seen.append((i, score))
-            if len(best) < k:
-                heapq.heappush(best, score)
-            elif score > best[0]:
-                heapq.heapreplace(best, score)
-        seen.sort(key=lambda e: self._tie_key(*e))
+        parts = [self._term(t) for t in terms]
+        cutoff = len(self.docs) if since_ts is None else int(np.searchsorted(self._neg_ts, -since_ts, "right"))
+        ids_parts, value_parts = [], []
+        for t, h in zip(terms, parts, strict=True):
+            end = int(np.searchsorted(h.ids, cutoff))
+            ids_parts.append(h.ids[:end])
+            value_parts.append(h.scores[:end] * t.weight)
+        relevance = np.bincount(np.concatenate(ids_parts), np.concatenate(value_parts), minlength=cutoff)
+        if drop is not None and len(drop):
+            relevance[drop[drop < cutoff]] = 0.0
+        ids = np.flatnonzero(relevance)
+        relevance = relevance[ids]
+        if eligible is None:
+            chosen, scores = self._top(ids, relevance, interests.max_papers)
+        else:
+            chosen, scores = self._top_eligible(ids, relevance, interests.max_papers, eligible)
         return [
             RankedPaper(
                 self.docs[i].paper,
                 score,
-                tuple(
-                    Match(t.label, h[i].fields, h[i].via, h[i].partial)
-                    for t, h in zip(terms, per_term, strict=True)
-                    if i in h
-                ),
+                tuple(self._explain(t, h, i) for t, h in zip(terms, parts, strict=True) if i in h.members),
             )
-            for i, score in seen[:k]
+            for i, score in zip(chosen, scores, strict=True)
         ]
+
+    def _order(self, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Positions of `ids` by falling score (to 9 decimals), then upvotes, then key: deterministic."""
+        return np.lexsort((self._tie_rank[ids], -np.round(scores, 9)))
+
+    def _top(self, ids: np.ndarray, relevance: np.ndarray, k: int) -> tuple[list[int], list[float]]:
+        """The k best by relevance / the best relevance + secondary signal, ties broken deterministically."""
+        if not len(ids):
+            return [], []
+        final = relevance * (1.0 / relevance.max()) + self.bonus[ids]
+        if len(ids) > k:
+            near = np.flatnonzero(final >= np.partition(final, len(final) - k)[len(final) - k] - 1e-9)
+            ids, final = ids[near], final[near]
+        pairs = sorted(
+            zip(ids.tolist(), final.tolist(), strict=True), key=lambda e: (-round(e[1], 9), self._tie_list[e[0]])
+        )[:k]
+        return [i for i, _ in pairs], [f for _, f in pairs]
+
+    def _top_eligible(
+        self, ids: np.ndarray, relevance: np.ndarray, k: int, eligible: Callable[[Paper], bool]
+    ) -> tuple[list[int], list[float]]:
+        """Walk matches by falling relevance, asking `eligible` only until no later paper can make the top k."""
+        ceiling = self.params.trend_weight + self.params.recency_weight
+        top = 0.0
+        best: list[float] = []
+        seen_ids: list[int] = []
+        seen_scores: list[float] = []
+        for pos in np.lexsort((ids, -relevance)):
+            i, rel = int(ids[pos]), float(relevance[pos])
+            if len(best) == k and rel / top + ceiling < best[0] - 1e-9:
+                break
+            if not eligible(self.docs[i].paper):
+                continue
+            top = top or rel
+            score = rel / top + float(self.bonus[i])
+            seen_ids.append(i)
+            seen_scores.append(score)
+            if len(best) < k:
+                heapq.heappush(best, score)
+            elif score > best[0]:
+                heapq.heapreplace(best, score)
+        arr_ids, arr_scores = np.array(seen_ids, dtype=np.int64), np.array(seen_scores)
+        order = self._order(arr_ids, arr_scores)[:k] if seen_ids else np.zeros(0, dtype=np.int64)
+        return [int(i) for i in arr_ids[order]], [float(s) for s in arr_scores[order]]
+
+    def _trending_for(
+        self,
+        k: int,
+        drop: np.ndarray | None,
+        since_ts: float | None,
+        eligible: Callable[[Paper], bool] | None,
+    ) -> list[RankedPaper]:
+        """A subscriber without keywords: the pool by trending and recency."""
+        dropped = set(drop.tolist()) if drop is not None else set()
+        picked = []
+        for i in self.trending():
+            if i in dropped or (since_ts is not None and self._seen_ts[i] < since_ts):
+                continue
+            paper = self.docs[i].paper
+            if eligible is None or eligible(paper):
+                picked.append(RankedPaper(paper, float(self.bonus[i])))
+                if len(picked) == k:
+                    break
+        return picked
 
 
 def rank_papers(

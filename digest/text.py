@@ -21,7 +21,7 @@ PREFIXES = ("pre", "post", "multi", "non", "semi", "self", "sub", "meta", "hyper
 SPLIT_PREFIXES = ("pre", "post", "multi", "non", "semi", "self", "meta", "hyper", "cross")
 
 _SPLIT = re.compile(r"[^0-9a-z]+")
-_RAW_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_ACRONYM_PLURAL = re.compile(r"\b[^\W_]*[A-Z0-9]s\b", re.UNICODE)
 _VOWELS = frozenset("aeiouy")
 _stemmer = Stemmer.Stemmer("english")
 
@@ -33,13 +33,21 @@ def _fold_acronym_plural(match: re.Match[str]) -> str:
     return word[:-1] if plural and sum(c.isupper() for c in word) >= 2 else word
 
 
+def words(text: str) -> list[str]:
+    """NFKC, TeX dropped, acronym plurals folded, casefolded, split on anything not a letter or digit."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    if "\\" in text or "$" in text or "{" in text or "}" in text:
+        text = strip_tex(text)
+    text = _ACRONYM_PLURAL.sub(_fold_acronym_plural, text).casefold()
+    if not text.isascii():
+        text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return [w for w in _SPLIT.split(text) if w]
+
+
 def normalize(text: str) -> str:
-    """NFKC, TeX dropped, acronym plurals folded, casefolded; words separated by single spaces."""
-    text = unicodedata.normalize("NFKC", text)
-    text = strip_tex(text)
-    text = _RAW_WORD.sub(_fold_acronym_plural, text)
-    text = "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
-    return " ".join(_SPLIT.split(text)).strip()
+    """The normalised text: its `words` separated by single spaces."""
+    return " ".join(words(text))
 
 
 @lru_cache(maxsize=200_000)
@@ -54,18 +62,18 @@ def stem(word: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """Normalised, stemmed tokens of a text, in order, stopwords dropped."""
-    return [stem(w) for w in normalize(text).split() if w not in STOPWORDS]
+    return [stem(w) for w in words(text) if w not in STOPWORDS]
 
 
 def spelling_variants(text: str) -> set[tuple[str, ...]]:
     """Token sequences a phrase may appear as: itself, and prefixed words joined or split ("pre training")."""
-    words = [w for w in normalize(text).split() if w not in STOPWORDS]
-    base = tuple(stem(w) for w in words)
+    kept = [w for w in words(text) if w not in STOPWORDS]
+    base = tuple(stem(w) for w in kept)
     variants = {base}
-    for i in range(len(words) - 1):
-        if words[i] in PREFIXES:
-            variants.add((*base[:i], stem(words[i] + words[i + 1]), *base[i + 2 :]))
-    for i, word in enumerate(words):
+    for i in range(len(kept) - 1):
+        if kept[i] in PREFIXES:
+            variants.add((*base[:i], stem(kept[i] + kept[i + 1]), *base[i + 2 :]))
+    for i, word in enumerate(kept):
         for prefix in SPLIT_PREFIXES:
             rest = word[len(prefix) :]
             if word.startswith(prefix) and len(rest) >= 4:
