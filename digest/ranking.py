@@ -422,10 +422,16 @@ class PaperIndex:
         return len(self.docs)
 
     def _length_norm(self, name: str) -> np.ndarray:
-        """BM25's 1 − b + b·len/avg per paper for one field."""
-        b = self.params.length_norm
+        """BM25's 1 − b + b·len/avg per paper for the abstract (average over papers that have one); 1 elsewhere.
+
+        Titles and ai_keywords are short lists whose length says little about how focused a paper is.
+        """
         lengths = np.array([len(d.fields[name]) for d in self.docs], dtype=np.float64)
-        avg = (float(lengths.mean()) if len(lengths) else 0.0) or 1.0
+        if name != "abstract":
+            return np.ones(len(lengths))
+        b = self.params.length_norm
+        present = lengths[lengths > 0]
+        avg = float(present.mean()) if len(present) else 1.0
         return np.asarray(1 - b + b * lengths / avg)
 
     def _bonus(self, upvotes: list[int]) -> np.ndarray:
@@ -707,7 +713,7 @@ class PaperIndex:
             if not eligible(self.docs[i].paper):
                 continue
             top = top or rel
-            score = rel / top + float(self.bonus[i])
+            score = rel * (1.0 / top) + float(self.bonus[i])
             seen_ids.append(i)
             seen_scores.append(score)
             if len(best) < k:
