@@ -187,17 +187,22 @@ def paper_fields(paper: Paper) -> dict[str, list[str]]:
     }
 
 
+def bm25_idf(n: int, df: int) -> float:
+    """BM25's idf: always positive, highest for the rarest."""
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
 class DocStats(Protocol):
     """Where idf comes from: a `DocFreq` over a rolling window of stored papers, or the index itself."""
 
     @property
     def n(self) -> int: ...
 
-    def docs_with(self, phrase: tuple[str, ...]) -> frozenset[int]: ...
+    def df(self, phrases: Sequence[tuple[str, ...]]) -> int:
+        """Papers holding any of these phrases."""
+        ...
 
-    def idf(self, df: int) -> float: ...
-
-    def token_idf(self, token: str) -> float: ...
+    def token_df(self, token: str) -> int: ...
 
 
 class DocFreq:
@@ -236,12 +241,12 @@ class DocFreq:
         self._phrase_docs[phrase] = found
         return found
 
-    def idf(self, df: int) -> float:
-        """BM25's idf: always positive, highest for the rarest."""
-        return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
+    def df(self, phrases: Sequence[tuple[str, ...]]) -> int:
+        """Documents holding any of these phrases."""
+        return len(frozenset().union(*(self.docs_with(p) for p in phrases)))
 
-    def token_idf(self, token: str) -> float:
-        return self.idf(len(self.postings.get(token, ())))
+    def token_df(self, token: str) -> int:
+        return len(self.postings.get(token, ()))
 
 
 def _stream(fields: dict[str, list[str]]) -> list[str]:
@@ -342,10 +347,6 @@ class _FieldHits:
     variant: np.ndarray
     exact: np.ndarray
 
-    @functools.cached_property
-    def position(self) -> dict[int, int]:
-        return {i: pos for pos, i in enumerate(self.ids.tolist())}
-
 
 @dataclass(frozen=True)
 class _TermHits:
@@ -354,14 +355,16 @@ class _TermHits:
     ids: np.ndarray
     scores: np.ndarray
     fields: dict[str, _FieldHits]
-    explained: dict[int, Match] = field(default_factory=dict)
+    codes: list[int]
+    matches: dict[int, Match] = field(default_factory=dict)
 
     @functools.cached_property
-    def members(self) -> frozenset[int]:
-        return frozenset(self.ids.tolist())
+    def index_of(self) -> dict[int, int]:
+        return {i: j for j, i in enumerate(self.ids.tolist())}
 
 
 _NONE = np.zeros(0, dtype=np.int64)
+_VARIANT_BITS = 1 << 16
 
 
 def _merge(ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -401,7 +404,8 @@ class PaperIndex:
         self._vocab: dict[str, int] = {SEPARATOR: 0}
         self._grams = {name: _Grams.build(name, self.docs, self._vocab) for name in FIELDS}
         self._arrays: dict[tuple[str, tuple[str, ...]], tuple[np.ndarray, np.ndarray]] = {}
-        self._docs_with: dict[tuple[str, ...], frozenset[int]] = {}
+        keys = np.unique(np.concatenate([g.uni_keys for g in self._grams.values()]))
+        self._token_df = np.bincount(keys // max(len(self.docs), 1), minlength=len(self._vocab))
         self.stats: DocStats = idf or self
         n = len(self.docs)
         self._length = {name: self._length_norm(name) for name in FIELDS}
@@ -458,22 +462,17 @@ class PaperIndex:
     def n(self) -> int:
         return len(self.docs)
 
-    def docs_with(self, phrase: tuple[str, ...]) -> frozenset[int]:
-        """Papers of the pool holding the phrase in any field (cached)."""
-        cached = self._docs_with.get(phrase)
-        if cached is None:
-            found: set[int] = set()
-            for name in FIELDS:
-                found.update(self._postings(name, phrase)[0].tolist())
-            cached = self._docs_with[phrase] = frozenset(found)
-        return cached
+    def docs_with_any(self, phrases: Sequence[tuple[str, ...]]) -> np.ndarray:
+        """Papers of the pool holding any of the phrases in any field (sorted indices)."""
+        found = [self._postings(name, phrase)[0] for phrase in phrases for name in FIELDS]
+        return np.unique(np.concatenate(found or [_NONE]))
 
-    def idf(self, df: int) -> float:
-        """BM25's idf over the pool itself (used when no wider `DocFreq` is given)."""
-        return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
+    def df(self, phrases: Sequence[tuple[str, ...]]) -> int:
+        return len(self.docs_with_any(phrases))
 
-    def token_idf(self, token: str) -> float:
-        return self.idf(len(self.docs_with((token,))))
+    def token_df(self, token: str) -> int:
+        tid = self._vocab.get(token, -1)
+        return int(self._token_df[tid]) if 0 < tid < len(self._token_df) else 0
 
     def _postings(self, name: str, phrase: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
         """Papers holding the phrase in this field, and how often: (sorted indices, counts), cached."""
@@ -507,18 +506,14 @@ class PaperIndex:
     def hits(self, term: Term) -> dict[int, Match]:
         """Papers this term counts for → where and how it matched (for inspection; ranking uses arrays)."""
         found = self._term(term)
-        return {int(i): self._explain(term, found, int(i)) for i in found.ids}
+        return {i: m for i in found.ids.tolist() if (m := self._explain(term, found, i)) is not None}
 
     def _term(self, term: Term) -> _TermHits:
         cached = self._hits.get(term.key)
         if cached is not None:
             return cached
         p = self.params
-        df_docs: set[int] = set()
-        for v in term.variants:
-            if v.kind == "same":
-                df_docs.update(self.stats.docs_with(v.phrase))
-        idf = self.stats.idf(len(df_docs))
+        idf = bm25_idf(self.stats.n, self.stats.df([v.phrase for v in term.variants if v.kind == "same"]))
         fields: dict[str, _FieldHits] = {}
         evidence_ids, evidence = [], []
         for name in FIELDS:
@@ -533,7 +528,7 @@ class PaperIndex:
         ids, total = _merge(np.concatenate(evidence_ids or [_NONE]), np.concatenate(evidence or [np.zeros(0)]))
         k = p.tf_saturation
         scores = idf * (total * (k + 1) / (total + k) if k > 0 else total)
-        result = self._hits[term.key] = _TermHits(ids, scores, fields)
+        result = self._hits[term.key] = _TermHits(ids, scores, fields, self._codes(ids, fields))
         return result
 
     def _field_hits(self, name: str, term: Term) -> tuple[_FieldHits, np.ndarray]:
@@ -580,7 +575,7 @@ class PaperIndex:
 
     def _shares(self, phrase: tuple[str, ...]) -> dict[str, float]:
         """Each distinct word's share of the phrase's total idf."""
-        idfs = {tok: self.stats.token_idf(tok) for tok in phrase}
+        idfs = {tok: bm25_idf(self.stats.n, self.stats.token_df(tok)) for tok in phrase}
         total = sum(idfs.values()) or 1.0
         return {tok: v / total for tok, v in idfs.items()}
 
@@ -597,32 +592,47 @@ class PaperIndex:
             rest -= share
         return out
 
-    def _explain(self, term: Term, found: _TermHits, i: int) -> Match:
-        """Where the term matched paper `i`, through which table entry, and whether only in part (cached)."""
-        cached = found.explained.get(i)
-        if cached is not None:
-            return cached
-        fields, best_quality, via, exact = [], -1.0, None, False
-        for name, fh in found.fields.items():
-            at = fh.position.get(i)
-            if at is None:
+    def _codes(self, ids: np.ndarray, fields: dict[str, _FieldHits]) -> list[int]:
+        """Per matched paper, its explanation packed in an int: fields hit, best-quality variant, any exact hit."""
+        mask = np.zeros(len(ids), dtype=np.int64)
+        best = np.full(len(ids), -1.0)
+        variant = np.zeros(len(ids), dtype=np.int64)
+        exact = np.zeros(len(ids), dtype=np.int64)
+        for bit, name in enumerate(FIELDS):
+            fh = fields.get(name)
+            if fh is None:
                 continue
-            fields.append(name)
-            exact = exact or bool(fh.exact[at])
-            if fh.quality[at] > best_quality:
-                best_quality, via = float(fh.quality[at]), term.variants[int(fh.variant[at])].text
-        match = found.explained[i] = Match(term.label, tuple(fields), None if via == term.label else via, not exact)
+            at = ids.searchsorted(fh.ids)
+            mask[at] |= 1 << bit
+            better = fh.quality > best[at]
+            best[at] = np.where(better, fh.quality, best[at])
+            variant[at] = np.where(better, fh.variant, variant[at])
+            exact[at] |= fh.exact
+        codes: list[int] = ((mask * _VARIANT_BITS + variant) * 2 + exact).tolist()
+        return codes
+
+    def _explain(self, term: Term, found: _TermHits, i: int) -> Match | None:
+        """Where the term matched paper `i`, through which table entry, and whether only in part (None: no match)."""
+        j = found.index_of.get(i)
+        if j is None:
+            return None
+        code = found.codes[j]
+        match = found.matches.get(code)
+        if match is None:
+            exact, rest = code & 1, code >> 1
+            mask, variant = divmod(rest, _VARIANT_BITS)
+            names = tuple(name for bit, name in enumerate(FIELDS) if mask & (1 << bit))
+            via = term.variants[variant].text
+            match = Match(term.label, names, None if via == term.label else via, not exact)
+            found.matches[code] = match
         return match
 
     def excluded(self, term: Term) -> np.ndarray:
         """Paper indices an `exclude` term drops: the phrase or a same-meaning synonym, anywhere (cached)."""
         cached = self._excluded.get(term.key)
         if cached is None:
-            found: set[int] = set()
-            for v in term.variants:
-                if v.kind == "same":
-                    found.update(self.docs_with(v.phrase))
-            cached = self._excluded[term.key] = np.array(sorted(found), dtype=np.int64)
+            same = [v.phrase for v in term.variants if v.kind == "same"]
+            cached = self._excluded[term.key] = self.docs_with_any(same)
         return cached
 
     def trending(self) -> list[int]:
@@ -649,20 +659,25 @@ class PaperIndex:
         """
         terms = compile_terms(interests.keywords, interests.synonyms)
         excluded = [self.excluded(t) for t in compile_terms(interests.exclude, interests.synonyms)]
-        skip = np.array([self._by_id[x] for x in skip_ids if x in self._by_id], dtype=np.int64)
-        drop = np.concatenate([*excluded, skip]) if excluded or len(skip) else None
+        skipped = [self._by_id[x] for x in skip_ids if x in self._by_id]
+        if skipped:
+            excluded.append(np.array(skipped, dtype=np.int64))
+        drop = np.concatenate(excluded) if excluded else None
         since_ts = since.timestamp() if since is not None else None
         if not terms:
             return self._trending_for(interests.max_papers, drop, since_ts, eligible)
 
         parts = [self._term(t) for t in terms]
-        cutoff = len(self.docs) if since_ts is None else int(np.searchsorted(self._neg_ts, -since_ts, "right"))
+        cutoff = len(self.docs) if since_ts is None else int(self._neg_ts.searchsorted(-since_ts, "right"))
         ids_parts, value_parts = [], []
         for t, h in zip(terms, parts, strict=True):
-            end = int(np.searchsorted(h.ids, cutoff))
+            end = h.ids.searchsorted(cutoff)
             ids_parts.append(h.ids[:end])
-            value_parts.append(h.scores[:end] * t.weight)
-        relevance = np.bincount(np.concatenate(ids_parts), np.concatenate(value_parts), minlength=cutoff)
+            value_parts.append(h.scores[:end] if t.weight == 1 else h.scores[:end] * t.weight)
+        if len(ids_parts) == 1:
+            relevance = np.bincount(ids_parts[0], value_parts[0], minlength=cutoff)
+        else:
+            relevance = np.bincount(np.concatenate(ids_parts), np.concatenate(value_parts), minlength=cutoff)
         if drop is not None and len(drop):
             relevance[drop[drop < cutoff]] = 0.0
         ids = np.flatnonzero(relevance)
@@ -671,14 +686,16 @@ class PaperIndex:
             chosen, scores = self._top(ids, relevance, interests.max_papers)
         else:
             chosen, scores = self._top_eligible(ids, relevance, interests.max_papers, eligible)
-        return [
-            RankedPaper(
-                self.docs[i].paper,
-                score,
-                tuple(self._explain(t, h, i) for t, h in zip(terms, parts, strict=True) if i in h.members),
-            )
-            for i, score in zip(chosen, scores, strict=True)
-        ]
+        pairs = list(zip(terms, parts, strict=True))
+        out = []
+        for i, score in zip(chosen, scores, strict=True):
+            matched = []
+            for t, h in pairs:
+                m = self._explain(t, h, i)
+                if m is not None:
+                    matched.append(m)
+            out.append(RankedPaper(self.docs[i].paper, score, tuple(matched)))
+        return out
 
     def _order(self, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """Positions of `ids` by falling score (to 9 decimals), then upvotes, then key: deterministic."""

@@ -76,19 +76,33 @@ def _key(phrase: str) -> tuple[str, ...]:
     return tuple(tokens(phrase))
 
 
+@lru_cache(maxsize=1)
+def _groups_by_key() -> dict[tuple[str, ...], list[tuple[str, ...]]]:
+    index: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+    for group in SYNONYM_GROUPS:
+        for entry in group:
+            index.setdefault(_key(entry), []).append(group)
+    return index
+
+
+@lru_cache(maxsize=1)
+def _narrower_by_key() -> dict[tuple[str, ...], tuple[str, ...]]:
+    return {_key(broad): narrow for broad, narrow in NARROWER.items()}
+
+
 @lru_cache(maxsize=65536)
 def synonyms_for(label: str) -> tuple[str, ...]:
     """Other spellings of a keyword from the built-in table (same meaning), in table order."""
     key = _key(label)
     out: list[str] = []
-    for group in SYNONYM_GROUPS:
-        if any(_key(g) == key for g in group):
-            out.extend(g for g in group if _key(g) != key and g not in out)
+    for group in _groups_by_key().get(key, ()):
+        out.extend(g for g in group if _key(g) != key and g not in out)
     return tuple(out)
 
 
 @lru_cache(maxsize=65536)
 def narrower_for(label: str) -> tuple[str, ...]:
     """Specific instances a broad keyword (or any of its synonyms) should also find."""
-    keys = {_key(label), *(_key(s) for s in synonyms_for(label))}
-    return tuple(n for broad, narrow in NARROWER.items() if _key(broad) in keys for n in narrow)
+    table = _narrower_by_key()
+    keys = [_key(label), *(_key(s) for s in synonyms_for(label))]
+    return tuple(dict.fromkeys(n for k in keys for n in table.get(k, ())))

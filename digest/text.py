@@ -21,16 +21,19 @@ PREFIXES = ("pre", "post", "multi", "non", "semi", "self", "sub", "meta", "hyper
 SPLIT_PREFIXES = ("pre", "post", "multi", "non", "semi", "self", "meta", "hyper", "cross")
 
 _SPLIT = re.compile(r"[^0-9a-z]+")
-_ACRONYM_PLURAL = re.compile(r"\b[^\W_]*[A-Z0-9]s\b", re.UNICODE)
+_ACRONYM_PLURAL = re.compile(r"(?<=[A-Z0-9])s\b")
 _VOWELS = frozenset("aeiouy")
 _stemmer = Stemmer.Stemmer("english")
 
 
 def _fold_acronym_plural(match: re.Match[str]) -> str:
-    """Acronym plurals to singular ("LLMs", "MoEs", "GPUs"): a final `s` after a capital or digit, 2+ capitals."""
-    word = match.group(0)
-    plural = len(word) >= 3 and word[-1] == "s" and (word[-2].isupper() or word[-2].isdigit())
-    return word[:-1] if plural and sum(c.isupper() for c in word) >= 2 else word
+    """Acronym plurals to singular ("LLMs", "MoEs", "GPUs"): drop an `s` after a word with 2+ capitals."""
+    text, end = match.string, match.start()
+    start = end
+    while start > 0 and text[start - 1].isalnum():
+        start -= 1
+    word = text[start:end]
+    return "" if len(word) >= 2 and sum(c.isupper() for c in word) >= 2 else "s"
 
 
 def words(text: str) -> list[str]:
