@@ -353,3 +353,44 @@ def test_beats_both_baselines_on_the_shared_judgments() -> None:
     results = relevance.evaluate(rankers, corpus, profiles, judgments)
     mean = {name: sum(r[0] for r in rows.values()) / len(rows) for name, rows in results.items()}
     assert mean["ours"] > mean["bm25"] and mean["ours"] > mean["substring"], mean
+
+
+def test_plan_takes_idf_over_the_stored_window(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from digest import store
+    from digest.compose import Composer
+    from digest.config import parse_config
+    from digest.models import PaperRecord
+    from digest.pipeline import plan
+
+    def settings(idf_days: int):  # type: ignore[no-untyped-def]
+        text = f"""
+database_url = "sqlite:///{tmp_path / "digest.db"}"
+lookback_days = 2
+[ranking]
+idf_window_days = {idf_days}
+[[subscribers]]
+email = "ada@example.org"
+keywords = ["graph transformers", "optimal transport"]
+"""
+        return parse_config(text, Path(tmp_path / "digest.toml"))
+
+    engine = store.open_engine(settings(30).database_url)
+    store.ensure_schema(engine)
+    old = [PaperRecord(source="t", title=f"Optimal transport, part {i}", abstract=FILLER) for i in range(30)]
+    old += [PaperRecord(source="t", title=f"Unrelated topic {i}", abstract=FILLER) for i in range(30)]
+    new = [
+        PaperRecord(source="t", title="Graph transformers", abstract=FILLER),
+        PaperRecord(source="t", title="Optimal transport", abstract=FILLER),
+        *[PaperRecord(source="t", title=f"Other news {i}", abstract=FILLER) for i in range(10)],
+    ]
+    with engine.begin() as conn:
+        store.upsert_records(conn, old, NOW - dt.timedelta(days=10))
+        store.upsert_records(conn, new, NOW - dt.timedelta(hours=2))
+    with engine.connect() as conn:
+        [wide] = plan(conn, settings(30), Composer(), NOW, only=["ada@example.org"])
+        [narrow] = plan(conn, settings(1), Composer(), NOW, only=["ada@example.org"])
+    assert [r.paper.title for r in wide.ranked] == ["Graph transformers", "Optimal transport"]
+    assert wide.ranked[0].score > wide.ranked[1].score
+    assert narrow.ranked[0].score == narrow.ranked[1].score
