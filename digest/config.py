@@ -128,6 +128,24 @@ class SmtpConfig(_Strict):
     validate_certs: bool = True
 
 
+class RankingConfig(_Strict):
+    """How papers are scored for a subscriber: field weights, partial matches, idf window, trending blend."""
+
+    title_weight: float = Field(default=3.0, ge=0)
+    keywords_weight: float = Field(default=2.0, ge=0)
+    abstract_weight: float = Field(default=1.0, ge=0)
+    unordered_match: float = Field(default=0.6, ge=0, le=1)
+    partial_match: float = Field(default=0.5, ge=0, le=1)
+    narrower_match: float = Field(default=0.7, ge=0, le=1)
+    min_match: float = Field(default=0.2, ge=0, le=1)
+    tf_saturation: float = Field(default=1.2, ge=0)
+    length_norm: float = Field(default=0.75, ge=0, le=1)
+    trend_weight: float = Field(default=0.15, ge=0)
+    recency_weight: float = Field(default=0.05, ge=0)
+    recency_half_life_hours: float = Field(default=72.0, ge=0)
+    idf_window_days: int = Field(default=30, ge=1, le=3650)
+
+
 class _SourceBase(_Strict):
     name: str = Field(min_length=1)
     enabled: bool = True
@@ -244,6 +262,7 @@ class Settings(BaseSettings):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+    ranking: RankingConfig = Field(default_factory=RankingConfig)
     sources: list[SourceConfig] = Field(default_factory=list)
     subscribers: list[SubscriberConfig]
     config_path: Path | None = Field(default=None, exclude=True)
