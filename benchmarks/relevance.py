@@ -4,13 +4,19 @@ Ranks all distinct papers of `../shared/eval/`'s corpus (the three page dumps, d
 fingerprint) for every profile, with: ours (`digest.ranking`), a substring count over title + abstract, and
 BM25 (bm25s, English stopwords, Snowball stems) over title + abstract.
 
-    .venv/bin/python benchmarks/relevance.py [--shared ../shared] [--no-synonyms] [--show PROFILE]
+    .venv/bin/python benchmarks/relevance.py [--shared ../shared] [--no-synonyms] [--show PROFILE] [--robustness]
+
+`--robustness` guards against tuning to these ten profiles: a one-knob-at-a-time sensitivity sweep (mean and
+the worst per-profile change against the defaults), and leave-one-profile-out (knobs chosen on nine profiles,
+scored on the tenth).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
+import itertools
 import json
 import math
 import sys
@@ -24,9 +30,10 @@ import Stemmer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from digest import ranking  # noqa: E402
 from digest.identity import title_fingerprint  # noqa: E402
 from digest.models import Paper  # noqa: E402
-from digest.ranking import Interests, PaperIndex, parse_keyword  # noqa: E402
+from digest.ranking import Interests, PaperIndex, RankingParams, parse_keyword  # noqa: E402
 from digest.sources.file import read_file  # noqa: E402
 
 K = 10
@@ -84,8 +91,8 @@ def precision_at_k(ranking: Sequence[int], grades: Sequence[int], k: int = K) ->
     return sum(1 for i in ranking[:k] if grades[i] >= 1) / k
 
 
-def ours(corpus: Corpus, synonyms: bool = True) -> Ranker:
-    index = PaperIndex(corpus.papers)
+def ours(corpus: Corpus, synonyms: bool = True, params: RankingParams | None = None) -> Ranker:
+    index = PaperIndex(corpus.papers, params)
     position = {p.key: i for i, p in enumerate(corpus.papers)}
 
     def rank(keywords: Sequence[str]) -> list[int]:
@@ -139,6 +146,61 @@ def evaluate(
     return results
 
 
+SWEEP: dict[str, tuple[float, ...]] = {
+    "word_weight": (0.0, 0.2, 0.3, 0.5, 0.6, 0.8),
+    "title_weight": (1.5, 2.0, 4.0, 5.0),
+    "tf_saturation": (0.8, 2.0, 3.0),
+    "length_norm": (0.0, 0.5, 1.0),
+    "partial_match": (0.4, 0.6, 0.8),
+    "unordered_match": (0.4, 0.8),
+    "narrower_match": (0.5, 0.9),
+    "min_match": (0.1, 0.15, 0.25, 0.3),
+}
+LOO_GRID: dict[str, tuple[float, ...]] = {
+    "word_weight": (0.0, 0.2, 0.4, 0.6, 0.8),
+    "min_match": (0.1, 0.15, 0.2, 0.25, 0.3),
+    "title_weight": (1.5, 2.0, 3.0, 4.0),
+}
+
+
+def ours_ndcg(
+    corpus: Corpus, profiles: list[dict[str, object]], judgments: dict[str, dict[str, int]], knobs: dict[str, float]
+) -> dict[str, float]:
+    """Our nDCG@10 per profile with some knobs changed (`word_weight` is a module constant, the rest params)."""
+    params = dataclasses.replace(RankingParams(), **{k: v for k, v in knobs.items() if k != "word_weight"})
+    saved = ranking.WORD_WEIGHT
+    ranking.WORD_WEIGHT = knobs.get("word_weight", saved)
+    try:
+        rows = evaluate({"ours": ours(corpus, params=params)}, corpus, profiles, judgments)["ours"]
+    finally:
+        ranking.WORD_WEIGHT = saved
+    return {pid: r[0] for pid, r in rows.items()}
+
+
+def robustness(corpus: Corpus, profiles: list[dict[str, object]], judgments: dict[str, dict[str, int]]) -> None:
+    """Print the sensitivity sweep and the leave-one-profile-out result."""
+    base = ours_ndcg(corpus, profiles, judgments, {})
+    mean_base = sum(base.values()) / len(base)
+    print(f"sensitivity (defaults: mean nDCG@10 {mean_base:.3f}); worst = largest per-profile drop\n")
+    print("| knob | value | mean nDCG@10 | worst profile change |\n|---|---:|---:|---|")
+    for knob, values in SWEEP.items():
+        for value in values:
+            got = ours_ndcg(corpus, profiles, judgments, {knob: value})
+            worst = min(got, key=lambda pid: got[pid] - base[pid])
+            mean = sum(got.values()) / len(got)
+            print(f"| {knob} | {value:g} | {mean:.3f} | {worst} {got[worst] - base[worst]:+.3f} |")
+    grid = [dict(zip(LOO_GRID, combo, strict=True)) for combo in itertools.product(*LOO_GRID.values())]
+    results = [(knobs, ours_ndcg(corpus, profiles, judgments, knobs)) for knobs in grid]
+    print(f"\nleave-one-profile-out over {len(grid)} settings of {', '.join(LOO_GRID)}:\n")
+    print("| held-out profile | nDCG@10 | chosen on the other nine |\n|---|---:|---|")
+    held = []
+    for pid in base:
+        knobs, got = max(results, key=lambda r: sum(v for p, v in r[1].items() if p != pid))
+        held.append(got[pid])
+        print(f"| {pid} | {got[pid]:.3f} | {', '.join(f'{k} {v:g}' for k, v in knobs.items())} |")
+    print(f"| **mean** | **{sum(held) / len(held):.3f}** | |")
+
+
 def table(name: str, rows: dict[str, tuple[float, float]]) -> str:
     lines = [f"### {name}", "", "| profile | nDCG@10 | P@10 |", "|---|---:|---:|"]
     for pid, (ndcg, p) in rows.items():
@@ -154,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     parser.add_argument("--no-synonyms", action="store_true", help="rank ours with synonyms switched off")
     parser.add_argument("--show", metavar="PROFILE", help="print each ranker's top 10 for one profile")
+    parser.add_argument("--robustness", action="store_true", help="also print the sensitivity sweep and LOO")
     args = parser.parse_args(argv)
 
     corpus = load_corpus(args.shared / "corpus")
@@ -180,6 +243,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"  [{grades[i]}] {corpus.papers[i].title[:110]}")
             missed = [i for i, g in enumerate(grades) if g and i not in top]
             print(f"  missed: {len(missed)} judged relevant, {sum(grades[i] == 2 for i in missed)} of grade 2")
+    if args.robustness:
+        print()
+        robustness(corpus, profiles, judgments)
     return 0 if means["ours"] > max(means["substring"], means["bm25"]) else 1
 
 

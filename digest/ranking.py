@@ -4,11 +4,15 @@
 matches are scored once per index (cached), so `rank`, called once per subscriber, only merges the cached
 hits of that subscriber's keywords: its cost grows with their matches, not with the pool.
 
-Relevance of a paper = Σ over keywords of weight × idf(keyword) × Σ over fields of field weight × match
-quality × saturated mention count. Quality is 1 for the phrase (or a synonym), less for all its words in
-another order, less again for some of its words (scaled by their share of the phrase's idf); a keyword
-below `min_match` does not count. Relevance is divided by the subscriber's best, then trending (log
-upvotes) and recency are added with small weights, so relevance comes first.
+Relevance of a paper = Σ over keywords of weight × keyword score. A keyword's score mixes two BM25F views:
+(1 − WORD_WEIGHT) × the phrase model, idf(keyword) × saturated Σ over fields of field weight × match quality
+× mentions, and WORD_WEIGHT × its words taken one by one, Σ idf(word) × saturated weighted mentions, so
+how central the keyword's words are to the paper counts. Quality is 1 for the phrase (or a synonym), less
+for all its words in another order, and for only some of its words it rises from almost 0 (their share of
+the phrase's idf just reaching min_match / partial_match) to partial_match, so a barely-partial title
+match cannot outrank the phrase itself. A paper with no phrase match of at least that share does not count
+(the word view only re-scores papers the phrase model found). Relevance is divided by the subscriber's
+best, then trending (log upvotes) and recency are added with small weights, so relevance comes first.
 """
 
 from __future__ import annotations
@@ -365,6 +369,10 @@ class _TermHits:
 
 _NONE = np.zeros(0, dtype=np.int64)
 _VARIANT_BITS = 1 << 16
+_FLOOR = 0.02
+# Share of a multi-word keyword's score that comes from its words taken one by one (BM25F over each word,
+# so how central they are to the paper counts), the rest from the phrase model; not a config key (yet).
+WORD_WEIGHT = 0.4
 
 
 def _merge(ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -528,8 +536,28 @@ class PaperIndex:
         ids, total = _merge(np.concatenate(evidence_ids or [_NONE]), np.concatenate(evidence or [np.zeros(0)]))
         k = p.tf_saturation
         scores = idf * (total * (k + 1) / (total + k) if k > 0 else total)
+        words = next((v.phrase for v in term.variants if v.partial), ())
+        if WORD_WEIGHT > 0 and words and len(ids):
+            scores = (1 - WORD_WEIGHT) * scores + WORD_WEIGHT * self._word_scores(set(words), ids)
         result = self._hits[term.key] = _TermHits(ids, scores, fields, self._codes(ids, fields))
         return result
+
+    def _word_scores(self, words: Collection[str], ids: np.ndarray) -> np.ndarray:
+        """BM25F of the keyword's words taken one by one, for these papers: each word's idf × saturated mentions."""
+        p = self.params
+        k = p.tf_saturation
+        out = np.zeros(len(ids))
+        for tok in words:
+            total = np.zeros(len(ids))
+            for name in FIELDS:
+                weight = p.field_weight(name)
+                found, tf = self._postings(name, (tok,))
+                present, pos = _present(found, ids)
+                if weight > 0 and len(tf):
+                    total += np.where(present, weight * tf[pos], 0.0) / self._length[name][ids]
+            idf = bm25_idf(self.stats.n, self.stats.token_df(tok))
+            out += idf * (total * (k + 1) / (total + k) if k > 0 else total)
+        return out
 
     def _field_hits(self, name: str, term: Term) -> tuple[_FieldHits, np.ndarray]:
         """The term's best match per paper in one field (at least `min_match`), and its mention count."""
@@ -537,7 +565,7 @@ class PaperIndex:
         rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, int, bool]] = []
         for index, v in enumerate(term.variants):
             q = 1.0 if v.kind == "same" else p.narrower_match
-            if q >= p.min_match:
+            if q >= p.min_match and q > 0:
                 found, counts = self._postings(name, v.phrase)
                 rows.append((found, np.full(len(found), q), counts, index, True))
             if v.partial and p.partial_match > 0:
@@ -547,7 +575,7 @@ class PaperIndex:
         tf = np.concatenate([r[2] for r in rows] or [np.zeros(0)])
         variant = np.concatenate([np.full(len(r[0]), r[3]) for r in rows] or [_NONE])
         exact = np.concatenate([np.full(len(r[0]), r[4]) for r in rows] or [np.zeros(0, dtype=bool)])
-        keep = quality >= p.min_match
+        keep = quality > 0
         ids, quality, tf, variant, exact = ids[keep], quality[keep], tf[keep], variant[keep], exact[keep]
         order = np.lexsort((variant, -tf, -quality, ids))
         ids, quality, tf, variant, exact = ids[order], quality[order], tf[order], variant[order], exact[order]
@@ -555,7 +583,11 @@ class PaperIndex:
         return _FieldHits(ids[first], quality[first], variant[first], exact[first]), tf[first]
 
     def _partial_hits(self, name: str, phrase: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Papers with some of the phrase's words in this field: (indices, quality, least mention count)."""
+        """Papers with some of the phrase's words in this field: (indices, quality, least mention count).
+
+        Quality of a partial match rises linearly with the words' idf share above the minimum share, from a
+        small floor, so it changes smoothly with the knobs instead of jumping at the threshold.
+        """
         p = self.params
         shares = self._shares(phrase)
         rare = [self._postings(name, (tok,))[0] for tok in self._required(shares)]
@@ -570,7 +602,10 @@ class PaperIndex:
             present_count += present
             if len(tf):
                 least = np.where(present, np.minimum(least, tf[pos]), least)
-        quality = np.where(present_count == len(shares), p.unordered_match, p.partial_match * coverage)
+        theta = self._min_share()
+        rise = np.clip((coverage - theta) / max(1.0 - theta, 1e-9), 0.0, 1.0)
+        partial = np.where(coverage >= theta - 1e-12, p.partial_match * (_FLOOR + (1 - _FLOOR) * rise), 0.0)
+        quality = np.where(present_count == len(shares), p.unordered_match, partial)
         return candidates, quality, np.where(np.isfinite(least), least, 0.0)
 
     def _shares(self, phrase: tuple[str, ...]) -> dict[str, float]:
@@ -579,10 +614,14 @@ class PaperIndex:
         total = sum(idfs.values()) or 1.0
         return {tok: v / total for tok, v in idfs.items()}
 
-    def _required(self, shares: dict[str, float]) -> list[str]:
-        """Words of which a paper must hold at least one for a partial match to reach `min_match`."""
+    def _min_share(self) -> float:
+        """The share of a keyword's idf its present words must carry for a partial match: min_match / partial_match."""
         p = self.params
-        need = p.min_match / p.partial_match if p.partial_match > 0 else 2.0
+        return p.min_match / p.partial_match if p.partial_match > 0 else 2.0
+
+    def _required(self, shares: dict[str, float]) -> list[str]:
+        """Words of which a paper must hold at least one for a partial match to reach the minimum share."""
+        need = self._min_share()
         out: list[str] = []
         rest = 1.0
         for tok, share in sorted(shares.items(), key=lambda kv: (-kv[1], kv[0])):

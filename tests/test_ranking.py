@@ -162,6 +162,28 @@ def test_repeated_mentions_count_but_saturate() -> None:
     assert rank_papers([once, both, *background()], Interests(("pruning",)))[0].paper.id == 3
 
 
+def test_a_central_word_counts_more_than_a_passing_one() -> None:
+    passing = paper(1, "Search bounds", f"{FILLER} Our algorithm has a quantum variant.")
+    central = paper(2, "Search bounds again", f"{FILLER} Our algorithm runs quantum circuits on quantum hardware.")
+    common = [paper(10 + i, f"An algorithm for task {i}") for i in range(12)]
+    ranked = rank_papers([passing, central, *common, *background()], Interests(("quantum algorithm",)))
+    assert [r.paper.id for r in ranked[:2]] == [2, 1]
+    assert ranked[0].matched[0].partial and ranked[0].matched[0].fields == ("abstract",)
+
+
+def test_a_barely_partial_title_match_ranks_below_the_phrase_in_the_abstract() -> None:
+    pool = [
+        paper(1, "Solving differential equations", f"{FILLER} Differential operators and differential forms."),
+        paper(2, "Private estimators", f"{FILLER} The estimators satisfy differential privacy."),
+        *[paper(10 + i, f"Differential equations note {i}") for i in range(3)],
+        paper(20, "Privacy for data"),
+        *background(),
+    ]
+    ranked = rank_papers(pool, Interests(("differential privacy",)))
+    assert ranked[0].paper.id == 2
+    assert ranked[0].matched[0].partial is False
+
+
 # ---------------------------------------------------------------- exclusions and synonyms
 
 
@@ -280,8 +302,8 @@ def test_max_papers_and_filters() -> None:
 
 
 def test_idf_from_a_wider_window() -> None:
-    pool = [paper(1, "Graph transformers"), paper(2, "Optimal transport"), *background()]
-    interests = Interests(("graph transformers", "optimal transport"))
+    pool = [paper(1, "Spiking transformers"), paper(2, "Optimal transport"), *background()]
+    interests = Interests(("spiking transformers", "optimal transport"))
     alone = rank_papers(pool, interests)
     assert alone[0].score == alone[1].score
     window = pool + [paper(100 + i, f"Optimal transport part {i}") for i in range(40)]
