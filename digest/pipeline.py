@@ -9,7 +9,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
 import random
+import secrets
+import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -335,44 +339,112 @@ def outcome_for(settings: Settings, result: SendResult, attempts: int, now: dt.d
     )
 
 
+def worker_id() -> str:
+    """This process's name in delivery claims: host, pid and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class OutcomeWriter:
+    """Group commit: results arrive one by one while sending goes on; each commit takes all that waited.
+
+    At low rates every result is committed almost at once (a crash loses at most the messages in flight);
+    under load commits grow by themselves, so the database never paces the sending.
+    """
+
+    def __init__(self, engine: Engine, settings: Settings, now: dt.datetime) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.now = now
+        self.report = SendReport()
+        self.outgoing: dict[int, store.Outgoing] = {}
+        self._waiting: list[SendResult] = []
+        self._wake = asyncio.Event()
+        self._closed = False
+        self._task = asyncio.create_task(self._run())
+
+    def add(self, result: SendResult) -> None:
+        self._waiting.append(result)
+        self._wake.set()
+
+    async def close(self) -> SendReport:
+        self._closed = True
+        self._wake.set()
+        await self._task
+        return self.report
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._waiting:
+                results, self._waiting = self._waiting, []
+                await asyncio.to_thread(self._write, results)
+            elif self._closed:
+                return
+
+    def _write(self, results: list[SendResult]) -> None:
+        outcomes = [
+            outcome_for(self.settings, r, self.outgoing[r.delivery_id].attempts + 1, self.now) for r in results
+        ]
+        with self.engine.begin() as conn:
+            store.record_outcomes(conn, outcomes, self.now)
+        for o in outcomes:
+            status = o.status.value if o.status is not DeliveryStatus.pending else "retry"
+            level = logging.INFO if o.status is DeliveryStatus.sent and not o.error else logging.WARNING
+            event(log, "send", level, subscriber=self.outgoing[o.delivery_id].subscriber, status=status, error=o.error)
+            if o.status is DeliveryStatus.sent:
+                self.report.sent += 1
+            elif o.status is DeliveryStatus.failed:
+                self.report.failed += 1
+            else:
+                self.report.retrying += 1
+
+
+CLAIM_LEASE = dt.timedelta(minutes=30)
+
+
 async def send_pending(
     engine: Engine,
     settings: Settings,
     transport: Transport,
     now: dt.datetime,
     only: Sequence[str] | None = None,
+    stop: threading.Event | None = None,
+    owner: str | None = None,
 ) -> SendReport:
-    """Send every due pending delivery, oldest first, recording each batch's outcomes in one transaction."""
-    report = SendReport()
+    """Send every due pending delivery, oldest first, committing outcomes as they arrive (group commit).
+
+    A set `stop` lets the messages in flight finish, records them, and leaves the rest pending.
+    """
+    owner = owner or worker_id()
     sender = parseaddr(settings.delivery.from_)[1]
-    attempted: set[int] = set()
-    while True:
-        with engine.connect() as conn:
-            batch = [
-                o
-                for o in store.due_pending(conn, now, limit=SEND_BATCH + len(attempted), subscribers=only)
-                if o.id not in attempted
-            ][:SEND_BATCH]
-        if not batch:
-            return report
-        attempted.update(o.id for o in batch)
-        results = await transport.send([Envelope(o.id, sender, o.subscriber, o.message) for o in batch])
-        by_id = {o.id: o for o in batch}
-        outcomes = [outcome_for(settings, r, by_id[r.delivery_id].attempts + 1, now) for r in results]
+    writer = OutcomeWriter(engine, settings, now)
+
+    def claim() -> list[store.Outgoing]:
         with engine.begin() as conn:
-            store.record_outcomes(conn, outcomes, now)
-        for o in outcomes:
-            status = o.status.value if o.status is not DeliveryStatus.pending else "retry"
-            level = logging.INFO if o.status is DeliveryStatus.sent else logging.WARNING
-            event(
-                log, "send", level, subscriber=by_id[o.delivery_id].subscriber, status=status, error=o.error
-            )
-            if o.status is DeliveryStatus.sent:
-                report.sent += 1
-            elif o.status is DeliveryStatus.failed:
-                report.failed += 1
-            else:
-                report.retrying += 1
+            return store.claim_pending(conn, owner, now, CLAIM_LEASE, SEND_BATCH, subscribers=only)
+
+    def release(ids: list[int]) -> None:
+        with engine.begin() as conn:
+            store.release_claims(conn, ids)
+
+    try:
+        while not (stop and stop.is_set()):
+            batch = await asyncio.to_thread(claim)
+            if not batch:
+                break
+            writer.outgoing.update((o.id, o) for o in batch)
+            envelopes = [Envelope(o.id, sender, o.subscriber, o.message) for o in batch]
+            results = await transport.send(envelopes, on_result=writer.add, stop=stop)
+            answered = {r.delivery_id for r in results}
+            left = [o.id for o in batch if o.id not in answered]
+            if left:
+                await asyncio.to_thread(release, left)
+    finally:
+        report = await writer.close()
+    if stop and stop.is_set():
+        event(log, "send_stopped", logging.WARNING, sent=report.sent, reason="stop requested")
+    return report
 
 
 # ---------------------------------------------------------------- the whole job
@@ -400,9 +472,15 @@ def run_once(
     transport: Transport | None = None,
     client: httpx.AsyncClient | None = None,
     composer: Composer | None = None,
+    stop: threading.Event | None = None,
 ) -> RunReport:
-    """One pass of the daily job; safe to repeat: a subscriber never gets a second digest for a date."""
+    """One pass of the daily job; safe to repeat: a subscriber never gets a second digest for a date.
+
+    A set `stop` (SIGINT/SIGTERM) skips what has not started and lets the messages in flight finish.
+    """
     report = RunReport()
+    if stop and stop.is_set():
+        return report
     if do_fetch and settings.sources:
         report.fetched = fetch(engine, settings, now, client=client)
         failed = [r.source for r in report.fetched if r.status == "failed"]
@@ -411,11 +489,13 @@ def run_once(
     with engine.begin() as conn:
         report.planned = plan(conn, settings, composer or Composer(), now, only=only, digest_date=digest_date)
         record(conn, report.planned, now)
+    if stop and stop.is_set():
+        return report
     transport = transport or build_transport(settings)
 
     async def _send() -> SendReport:
         try:
-            return await send_pending(engine, settings, transport, now, only=only)
+            return await send_pending(engine, settings, transport, now, only=only, stop=stop)
         finally:
             await transport.close()
 

@@ -671,6 +671,64 @@ def due_pending(
     ]
 
 
+def claim_pending(
+    conn: Connection,
+    owner: str,
+    now: dt.datetime,
+    lease: dt.timedelta,
+    limit: int,
+    subscribers: Iterable[str] | None = None,
+) -> list[Outgoing]:
+    """Claim up to `limit` due pending deliveries for `owner` until `now + lease`, oldest first.
+
+    Unclaimed rows and rows whose lease ran out are eligible, so several workers could one day share a
+    database; the conditional UPDATE makes a row go to exactly one of them.
+    """
+    free = or_(delivery_t.c.claimed_until.is_(None), delivery_t.c.claimed_until < now)
+    stmt = (
+        select(delivery_t.c.id)
+        .where(delivery_t.c.status == DeliveryStatus.pending.value)
+        .where(or_(delivery_t.c.next_attempt_at.is_(None), delivery_t.c.next_attempt_at <= now))
+        .where(free)
+        .order_by(delivery_t.c.created_at, delivery_t.c.id)
+        .limit(limit)
+    )
+    if subscribers is not None:
+        stmt = stmt.where(delivery_t.c.subscriber.in_(sorted(set(subscribers))))
+    ids = [r[0] for r in conn.execute(stmt)]
+    if not ids:
+        return []
+    conn.execute(
+        update(delivery_t)
+        .where(delivery_t.c.id.in_(ids), delivery_t.c.status == DeliveryStatus.pending.value, free)
+        .values(claimed_by=owner, claimed_until=now + lease)
+    )
+    rows = conn.execute(
+        select(
+            delivery_t.c.id,
+            delivery_t.c.subscriber,
+            delivery_t.c.digest_date,
+            delivery_t.c.message_id,
+            delivery_t.c.message,
+            delivery_t.c.attempts,
+        )
+        .where(delivery_t.c.id.in_(ids), delivery_t.c.claimed_by == owner)
+        .order_by(delivery_t.c.created_at, delivery_t.c.id)
+    )
+    return [Outgoing(r.id, r.subscriber, r.digest_date, r.message_id, r.message or b"", r.attempts) for r in rows]
+
+
+def release_claims(conn: Connection, ids: Iterable[int] | None = None) -> int:
+    """Give claimed deliveries back (these ids, or all of them when the caller alone owns the database)."""
+    stmt = update(delivery_t).where(delivery_t.c.claimed_by.is_not(None))
+    if ids is not None:
+        chosen = sorted(set(ids))
+        if not chosen:
+            return 0
+        stmt = stmt.where(delivery_t.c.id.in_(chosen))
+    return int(conn.execute(stmt.values(claimed_by=None, claimed_until=None)).rowcount or 0)
+
+
 @dataclass(frozen=True, slots=True)
 class SendOutcome:
     """What happened to one attempt: the new status, and when to retry if it stays pending."""
@@ -682,7 +740,7 @@ class SendOutcome:
 
 
 def record_outcomes(conn: Connection, outcomes: Sequence[SendOutcome], now: dt.datetime) -> None:
-    """Write a batch of send results in one statement per status."""
+    """Write a batch of send results (one executemany), releasing their claims."""
     if not outcomes:
         return
     stmt = (
@@ -694,6 +752,8 @@ def record_outcomes(conn: Connection, outcomes: Sequence[SendOutcome], now: dt.d
             last_error=_bind("o_error"),
             sent_at=_bind("o_sent_at"),
             next_attempt_at=_bind("o_next"),
+            claimed_by=None,
+            claimed_until=None,
         )
     )
     conn.execute(
