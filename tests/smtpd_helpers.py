@@ -53,9 +53,9 @@ class FaultHandler:
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         kind = self.faults.get(address)
         if kind == "rcpt550":
-            return "550 5.1.1 <%s>: no such user" % address
+            return f"550 5.1.1 <{address}>: no such user"
         if kind == "rcpt451":
-            return "451 4.2.1 <%s>: mailbox busy" % address
+            return f"451 4.2.1 <{address}>: mailbox busy"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 

@@ -40,9 +40,7 @@ email = "nobody@example.org"
 
 def message(rcpt: str) -> tuple[str, bytes]:
     mid = f"<2026-03-02.{rcpt.split('@')[0]}@example.org>"
-    body = (
-        f"From: papers@example.org\r\nTo: {rcpt}\r\nSubject: Daily papers\r\nMessage-ID: {mid}\r\n\r\nHello.\r\n"
-    )
+    body = f"From: papers@example.org\r\nTo: {rcpt}\r\nSubject: Daily papers\r\nMessage-ID: {mid}\r\n\r\nHello.\r\n"
     return mid, body.encode()
 
 

@@ -76,9 +76,7 @@ def send_one(s: Settings) -> SendResult:
     return asyncio.run(go())
 
 
-def test_auth_over_starttls_with_a_test_certificate(
-    tmp_path: Path, server_tls: ssl.SSLContext, trusted: None
-) -> None:
+def test_auth_over_starttls_with_a_test_certificate(tmp_path: Path, server_tls: ssl.SSLContext, trusted: None) -> None:
     handler = FaultHandler()
     auth = PasswordCheck("digest", PASSWORD)
     with smtp_server(handler, tls_context=server_tls, require_starttls=True, authenticator=auth) as port:
