@@ -374,13 +374,14 @@ class OutcomeWriter:
 
     async def _run(self) -> None:
         while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if self._waiting:
-                results, self._waiting = self._waiting, []
-                await asyncio.to_thread(self._write, results)
-            elif self._closed:
-                return
+            if not self._waiting:
+                if self._closed:
+                    return
+                await self._wake.wait()
+                self._wake.clear()
+                continue
+            results, self._waiting = self._waiting, []
+            await asyncio.to_thread(self._write, results)
 
     def _write(self, results: list[SendResult]) -> None:
         outcomes = [
