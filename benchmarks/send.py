@@ -1,7 +1,8 @@
 """Send-phase throughput: N pending ~30 KB deliveries to a local sink, ours (claims + pooled SMTP + group
 commits of the status rows) beside a raw aiosmtplib loop over the same bytes and connection count.
 
-    .venv/bin/python benchmarks/send.py [--n 500] [--size-kb 30] [--connections 4] [--sink auto|smtp-sink|aiosmtpd]
+    .venv/bin/python benchmarks/send.py [--n 500] [--size-kb 30] [--connections 4] [--repeat 3]
+        [--sink auto|smtp-sink|aiosmtpd]
 
 The sink is postfix's `smtp-sink` when installed (`apt-get install postfix`), else aiosmtpd in-process
 (which is itself slower, so both figures drop). Goal: ours >= 70 % of raw.
@@ -16,6 +17,7 @@ import datetime as dt
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,14 +26,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import aiosmtplib
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from digest import pipeline, store  # noqa: E402
-from digest.config import parse_config  # noqa: E402
-from digest.deliver import SmtpTransport  # noqa: E402
-from digest.models import DeliveryStatus  # noqa: E402
+from digest import pipeline, store
+from digest.config import parse_config
+from digest.deliver import SmtpTransport
+from digest.models import DeliveryStatus
 
 SMTP_SINK = shutil.which("smtp-sink") or ("/usr/sbin/smtp-sink" if Path("/usr/sbin/smtp-sink").exists() else None)
 
@@ -115,6 +117,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--size-kb", type=int, default=30)
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sink", choices=["auto", "smtp-sink", "aiosmtpd"], default="auto")
     args = parser.parse_args()
 
@@ -147,8 +150,6 @@ email = "nobody@example.org"
             )
         avg_kb = sum(len(d) for _, d in messages) / len(messages) / 1024
 
-        raw_seconds = asyncio.run(raw_loop(port, messages, args.connections))
-
         async def ours() -> float:
             transport = SmtpTransport(settings.smtp)
             started = time.perf_counter()
@@ -158,18 +159,29 @@ email = "nobody@example.org"
             assert report.sent == args.n, report
             return elapsed
 
-        our_seconds = asyncio.run(ours())
-        with engine.connect() as conn:
-            sent = conn.execute(
-                select(func.count()).where(store.delivery_t.c.status == DeliveryStatus.sent.value)
-            ).scalar_one()
-        assert sent == args.n
+        raw_times, our_times = [], []
+        for _ in range(args.repeat):  # interleaved, so a busy machine slows both alike
+            raw_times.append(asyncio.run(raw_loop(port, messages, args.connections)))
+            our_times.append(asyncio.run(ours()))
+            with engine.begin() as conn:
+                sent = conn.execute(
+                    select(func.count()).where(store.delivery_t.c.status == DeliveryStatus.sent.value)
+                ).scalar_one()
+                assert sent == args.n
+                conn.execute(
+                    update(store.delivery_t).values(status="pending", attempts=0, sent_at=None, next_attempt_at=now)
+                )
 
-    raw_rate, our_rate = args.n / raw_seconds, args.n / our_seconds
-    print(f"sink: {sink_name}; {args.n} messages of {avg_kb:.1f} KB; {args.connections} connections")
-    print(f"raw aiosmtplib loop:          {raw_rate:8.1f} msgs/s  ({raw_seconds:.2f} s)")
-    print(f"digest send phase (+commits): {our_rate:8.1f} msgs/s  ({our_seconds:.2f} s)")
-    print(f"ours / raw: {our_rate / raw_rate:.0%} (goal >= 70%)")
+    print(
+        f"sink: {sink_name}; {args.n} messages of {avg_kb:.1f} KB; {args.connections} connections; "
+        f"{args.repeat} interleaved rounds"
+    )
+    for label, times in (("raw aiosmtplib loop", raw_times), ("digest send phase (+commits)", our_times)):
+        rates = sorted(args.n / t for t in times)
+        print(f"{label:30} best {rates[-1]:7.1f} msgs/s   median {statistics.median(rates):7.1f} msgs/s")
+    best = (args.n / min(our_times)) / (args.n / min(raw_times))
+    median = statistics.median(r / o for r, o in zip(raw_times, our_times, strict=True))
+    print(f"ours / raw: best {best:.0%}, median of rounds {median:.0%} (goal >= 70%)")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ and `digest preview` can build exactly what `digest send` would, inside a transa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -37,6 +38,7 @@ log = logging.getLogger("digest.pipeline")
 
 USER_AGENT = "digest/0.1 (+https://github.com/digest; daily research paper digest)"
 SEND_BATCH = 200
+COMMIT_INTERVAL = 0.05
 
 
 def utcnow() -> dt.datetime:
@@ -345,21 +347,25 @@ def worker_id() -> str:
 
 
 class OutcomeWriter:
-    """Group commit: results arrive one by one while sending goes on; each commit takes all that waited.
+    """Group commit: results arrive one by one while sending goes on; each commit (in a worker thread)
+    takes all that waited, and commits are at least `min_interval` apart.
 
-    At low rates every result is committed almost at once (a crash loses at most the messages in flight);
-    under load commits grow by themselves, so the database never paces the sending.
+    A crash can thus lose the outcomes of at most the last `min_interval` plus the messages in flight
+    (they are resent with the same bytes and Message-ID), while the database never paces the sending.
     """
 
-    def __init__(self, engine: Engine, settings: Settings, now: dt.datetime) -> None:
+    def __init__(
+        self, engine: Engine, settings: Settings, now: dt.datetime, min_interval: float = COMMIT_INTERVAL
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.now = now
+        self.min_interval = min_interval
         self.report = SendReport()
         self.outgoing: dict[int, store.Outgoing] = {}
         self._waiting: list[SendResult] = []
         self._wake = asyncio.Event()
-        self._closed = False
+        self._closing = asyncio.Event()
         self._task = asyncio.create_task(self._run())
 
     def add(self, result: SendResult) -> None:
@@ -367,7 +373,7 @@ class OutcomeWriter:
         self._wake.set()
 
     async def close(self) -> SendReport:
-        self._closed = True
+        self._closing.set()
         self._wake.set()
         await self._task
         return self.report
@@ -375,13 +381,16 @@ class OutcomeWriter:
     async def _run(self) -> None:
         while True:
             if not self._waiting:
-                if self._closed:
+                if self._closing.is_set():
                     return
                 await self._wake.wait()
                 self._wake.clear()
                 continue
             results, self._waiting = self._waiting, []
             await asyncio.to_thread(self._write, results)
+            if not self._closing.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), self.min_interval)
 
     def _write(self, results: list[SendResult]) -> None:
         outcomes = [
@@ -420,20 +429,33 @@ async def send_pending(
     owner = owner or worker_id()
     sender = parseaddr(settings.delivery.from_)[1]
     writer = OutcomeWriter(engine, settings, now)
+    mark = engine.dialect.name != "sqlite"  # SQLite: one sender per database, enforced by the run lock
+    after: list[tuple[dt.datetime, int] | None] = [None]
 
     def claim() -> list[store.Outgoing]:
         with engine.begin() as conn:
-            return store.claim_pending(conn, owner, now, CLAIM_LEASE, SEND_BATCH, subscribers=only)
+            batch = store.claim_pending(
+                conn, owner, now, CLAIM_LEASE, SEND_BATCH, subscribers=only, after=after[0], mark=mark
+            )
+        if batch and batch[-1].created_at is not None:
+            after[0] = (batch[-1].created_at, batch[-1].id)
+        return batch
 
     def release(ids: list[int]) -> None:
         with engine.begin() as conn:
             store.release_claims(conn, ids)
 
+    next_batch: asyncio.Task[list[store.Outgoing]] | None = asyncio.create_task(asyncio.to_thread(claim))
     try:
-        while not (stop and stop.is_set()):
-            batch = await asyncio.to_thread(claim)
+        while next_batch is not None:
+            batch = await next_batch
+            next_batch = None
             if not batch:
                 break
+            if stop and stop.is_set():
+                await asyncio.to_thread(release, [o.id for o in batch])
+                break
+            next_batch = asyncio.create_task(asyncio.to_thread(claim))  # claimed while this batch sends
             writer.outgoing.update((o.id, o) for o in batch)
             envelopes = [Envelope(o.id, sender, o.subscriber, o.message) for o in batch]
             results = await transport.send(envelopes, on_result=writer.add, stop=stop)
@@ -442,6 +464,10 @@ async def send_pending(
             if left:
                 await asyncio.to_thread(release, left)
     finally:
+        if next_batch is not None:
+            unsent = await next_batch
+            if unsent:
+                await asyncio.to_thread(release, [o.id for o in unsent])
         report = await writer.close()
     if stop and stop.is_set():
         event(log, "send_stopped", logging.WARNING, sent=report.sent, reason="stop requested")

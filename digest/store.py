@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, delete, event, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, delete, event, func, insert, or_, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import SQLModel, create_engine
@@ -642,6 +642,7 @@ class Outgoing:
     message_id: str | None
     message: bytes
     attempts: int
+    created_at: dt.datetime | None = None
 
 
 def due_pending(
@@ -678,44 +679,48 @@ def claim_pending(
     lease: dt.timedelta,
     limit: int,
     subscribers: Iterable[str] | None = None,
+    after: tuple[dt.datetime, int] | None = None,
+    mark: bool = True,
 ) -> list[Outgoing]:
-    """Claim up to `limit` due pending deliveries for `owner` until `now + lease`, oldest first.
+    """Up to `limit` due pending deliveries, oldest first (after the `(created_at, id)` key `after`).
 
-    Unclaimed rows and rows whose lease ran out are eligible, so several workers could one day share a
-    database; the conditional UPDATE makes a row go to exactly one of them.
+    With `mark`, they are claimed for `owner` until `now + lease`, and only unclaimed rows or rows whose
+    lease ran out qualify, so several workers could share a database (the conditional UPDATE gives a row
+    to exactly one). Without it (one sender per database, guaranteed by the run lock) nothing is written:
+    on SQLite an UPDATE rewrites the whole row, message bytes included, so a claim would double the writes.
     """
-    free = or_(delivery_t.c.claimed_until.is_(None), delivery_t.c.claimed_until < now)
+    t = delivery_t
     stmt = (
-        select(delivery_t.c.id)
-        .where(delivery_t.c.status == DeliveryStatus.pending.value)
-        .where(or_(delivery_t.c.next_attempt_at.is_(None), delivery_t.c.next_attempt_at <= now))
-        .where(free)
-        .order_by(delivery_t.c.created_at, delivery_t.c.id)
+        select(t.c.id)
+        .where(t.c.status == DeliveryStatus.pending.value)
+        .where(or_(t.c.next_attempt_at.is_(None), t.c.next_attempt_at <= now))
+        .order_by(t.c.created_at, t.c.id)
         .limit(limit)
     )
+    free = or_(t.c.claimed_until.is_(None), t.c.claimed_until < now)
+    if mark:
+        stmt = stmt.where(free)
+    if after is not None:
+        stmt = stmt.where(or_(t.c.created_at > after[0], and_(t.c.created_at == after[0], t.c.id > after[1])))
     if subscribers is not None:
-        stmt = stmt.where(delivery_t.c.subscriber.in_(sorted(set(subscribers))))
+        stmt = stmt.where(t.c.subscriber.in_(sorted(set(subscribers))))
     ids = [r[0] for r in conn.execute(stmt)]
     if not ids:
         return []
-    conn.execute(
-        update(delivery_t)
-        .where(delivery_t.c.id.in_(ids), delivery_t.c.status == DeliveryStatus.pending.value, free)
-        .values(claimed_by=owner, claimed_until=now + lease)
-    )
-    rows = conn.execute(
-        select(
-            delivery_t.c.id,
-            delivery_t.c.subscriber,
-            delivery_t.c.digest_date,
-            delivery_t.c.message_id,
-            delivery_t.c.message,
-            delivery_t.c.attempts,
+    if mark:
+        conn.execute(
+            update(t)
+            .where(t.c.id.in_(ids), t.c.status == DeliveryStatus.pending.value, free)
+            .values(claimed_by=owner, claimed_until=now + lease)
         )
-        .where(delivery_t.c.id.in_(ids), delivery_t.c.claimed_by == owner)
-        .order_by(delivery_t.c.created_at, delivery_t.c.id)
-    )
-    return [Outgoing(r.id, r.subscriber, r.digest_date, r.message_id, r.message or b"", r.attempts) for r in rows]
+    cols = (t.c.id, t.c.subscriber, t.c.digest_date, t.c.message_id, t.c.message, t.c.attempts, t.c.created_at)
+    query = select(*cols).where(t.c.id.in_(ids)).order_by(t.c.created_at, t.c.id)
+    if mark:
+        query = query.where(t.c.claimed_by == owner)
+    return [
+        Outgoing(r.id, r.subscriber, r.digest_date, r.message_id, r.message or b"", r.attempts, r.created_at)
+        for r in conn.execute(query)
+    ]
 
 
 def release_claims(conn: Connection, ids: Iterable[int] | None = None) -> int:
