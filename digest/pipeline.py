@@ -38,7 +38,7 @@ log = logging.getLogger("digest.pipeline")
 
 USER_AGENT = "digest/0.1 (+https://github.com/digest; daily research paper digest)"
 SEND_BATCH = 200
-COMMIT_INTERVAL = 0.05
+COMMIT_INTERVAL = 0.02
 
 
 def utcnow() -> dt.datetime:

@@ -23,7 +23,7 @@ from tests.helpers import papers_json
 from tests.smtpd_helpers import FaultHandler, smtp_server
 
 SUBSCRIBERS = 300
-MAX_KILL_ROUNDS = 24
+MAX_KILL_ROUNDS = 30
 PAPERS = [
     {
         "title": f"Paper {i}: Efficient Sequence Models at Scale",
@@ -88,7 +88,7 @@ def test_sigkill_at_random_moments_never_loses_or_changes_a_digest(tmp_path: Pat
             killing = rounds <= MAX_KILL_ROUNDS
             count_reached.clear()
             if killing and rnd.random() < 0.7:
-                kill_at[0] = len(handler.received) + rnd.randint(1, 40)
+                kill_at[0] = len(handler.received) + rnd.randint(1, 20)
                 mode = "after_messages"
             else:
                 kill_at[0] = 0
@@ -97,7 +97,7 @@ def test_sigkill_at_random_moments_never_loses_or_changes_a_digest(tmp_path: Pat
             current[0] = proc
             if killing and mode == "timer":
                 try:
-                    proc.wait(timeout=rnd.uniform(0.2, 4.0))
+                    proc.wait(timeout=rnd.uniform(0.1, 2.5))
                 except subprocess.TimeoutExpired:
                     proc.kill()
             elif killing:
@@ -121,7 +121,7 @@ def test_sigkill_at_random_moments_never_loses_or_changes_a_digest(tmp_path: Pat
         f"\ncrash test: {rounds} runs, kills {kills}, {len(handler.received)} messages received, "
         f"{sum(len(m) - 1 for m in duplicates.values())} duplicates for {len(duplicates)} subscribers"
     )
-    assert sum(kills.values()) >= 10
+    assert sum(kills.values()) >= 8
     assert sorted(received) == [f"s{i:03d}@example.org" for i in range(SUBSCRIBERS)]
     for msgs in duplicates.values():
         assert len({m.message_id for m in msgs}) == 1
@@ -136,4 +136,3 @@ def test_sigkill_at_random_moments_never_loses_or_changes_a_digest(tmp_path: Pat
     assert all(r.claimed_by is None for r in rows)
     stored = {r.subscriber: r.message_id for r in rows}
     assert all(msgs[0].message_id == stored[rcpt] for rcpt, msgs in received.items())
-    time.sleep(0)

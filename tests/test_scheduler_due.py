@@ -5,6 +5,8 @@ a restart right after a send sends nothing."""
 from __future__ import annotations
 
 import datetime as dt
+import email
+import json
 import mailbox
 import threading
 from collections import Counter
@@ -17,7 +19,7 @@ from sqlalchemy import Engine, select
 from digest import pipeline, store
 from digest.config import Settings, parse_config
 from digest.scheduler import ConfigWatcher, DailyJob, serve
-from tests.helpers import utc
+from tests.helpers import papers_json, utc
 
 CONFIG = """
 database_url = "sqlite:///digest.db"
@@ -165,3 +167,45 @@ def test_down_from_six_to_eleven_catches_up_at_start_and_a_restart_sends_nothing
         start_and_wait_first_tick()
         assert len(_sent(engine)) == 7
     assert len(mailbox.Maildir(tmp_path / "mail", create=False)) == 7
+
+
+def test_weekday_subscriber_gets_the_weekend_papers_on_monday(tmp_path: Path) -> None:
+    papers = tmp_path / "papers.json"
+    text = """
+database_url = "sqlite:///digest.db"
+[delivery]
+maildir = "mail"
+[[sources]]
+name = "today"
+type = "file"
+path = "papers.json"
+[[subscribers]]
+email = "weekdays@example.org"
+timezone = "Europe/Berlin"
+send_at = "08:00"
+days = ["mon", "tue", "wed", "thu", "fri"]
+"""
+    (tmp_path / "digest.toml").write_text(text)
+    s = parse_config(text, tmp_path / "digest.toml")
+    engine = store.open_engine(s.database_url)
+    seen: list[dict[str, object]] = []
+    steps = [
+        (utc(2026, 3, 6, 7), "Friday Paper On Attention"),
+        (utc(2026, 3, 7, 12), "Saturday Paper On Mamba"),
+        (utc(2026, 3, 8, 12), "Sunday Paper On Quantization"),
+        (utc(2026, 3, 9, 7), None),
+    ]
+    with freeze_time(steps[0][0], real_asyncio=True) as clock:
+        job = DailyJob(engine, ConfigWatcher(s), threading.Event())
+        for at, title in steps:
+            clock.move_to(at)
+            if title:
+                seen.append({"title": title, "summary": "An abstract."})
+            papers.write_text(json.dumps(papers_json(seen)))
+            job.tick()
+    messages = [email.message_from_bytes(bytes(m)) for m in mailbox.Maildir(tmp_path / "mail", create=False)]
+    bodies = {m["Date"]: m.get_payload(0).get_payload(decode=True).decode() for m in messages}
+    assert len(bodies) == 2  # Friday and Monday; nothing at the weekend
+    friday, monday = (bodies[k] for k in sorted(bodies, key=lambda d: email.utils.parsedate_to_datetime(d)))
+    assert "Friday Paper" in friday
+    assert "Saturday Paper" in monday and "Sunday Paper" in monday and "Friday Paper" not in monday
