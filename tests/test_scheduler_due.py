@@ -5,11 +5,12 @@ a restart right after a send sends nothing."""
 from __future__ import annotations
 
 import datetime as dt
-import email
 import json
 import mailbox
 import threading
 from collections import Counter
+from email import message_from_bytes
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
@@ -203,9 +204,9 @@ days = ["mon", "tue", "wed", "thu", "fri"]
                 seen.append({"title": title, "summary": "An abstract."})
             papers.write_text(json.dumps(papers_json(seen)))
             job.tick()
-    messages = [email.message_from_bytes(bytes(m)) for m in mailbox.Maildir(tmp_path / "mail", create=False)]
+    messages = [message_from_bytes(bytes(m)) for m in mailbox.Maildir(tmp_path / "mail", create=False)]
     bodies = {m["Date"]: m.get_payload(0).get_payload(decode=True).decode() for m in messages}
     assert len(bodies) == 2  # Friday and Monday; nothing at the weekend
-    friday, monday = (bodies[k] for k in sorted(bodies, key=lambda d: email.utils.parsedate_to_datetime(d)))
+    friday, monday = (bodies[k] for k in sorted(bodies, key=parsedate_to_datetime))
     assert "Friday Paper" in friday
     assert "Saturday Paper" in monday and "Sunday Paper" in monday and "Friday Paper" not in monday
