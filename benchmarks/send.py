@@ -110,9 +110,6 @@ async def raw_loop(port: int, messages: list[tuple[str, bytes]], connections: in
 
 
 def main() -> None:
-    import faulthandler
-
-    faulthandler.dump_traceback_later(int(os.environ.get("BENCH_DUMP", "0")) or 10**6, exit=True)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--size-kb", type=int, default=30)

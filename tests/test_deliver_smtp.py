@@ -207,3 +207,28 @@ def test_oldest_pending_goes_first_across_days(tmp_path: Path) -> None:
         add_pending(engine, ["old@example.org"], NOW - dt.timedelta(days=1))
         send(engine, settings, NOW)
     assert [m.recipients[0] for m in handler.received] == ["old@example.org", "new@example.org"]
+
+
+def test_history_shows_status_attempts_and_the_servers_reply(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from digest.cli import app
+
+    handler = FaultHandler(faults={"p550@example.org": "550", "t451@example.org": "451"})
+    with smtp_server(handler) as port:
+        settings = settings_for(tmp_path, port)
+        engine = store.open_engine(settings.database_url)
+        today = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        add_pending(engine, ["ok@example.org", "p550@example.org", "t451@example.org"], today)
+        send(engine, settings, today)
+    config = tmp_path / "digest.toml"
+    config.write_text(
+        f'database_url = "sqlite:///{tmp_path / "digest.db"}"\n[[subscribers]]\nemail = "a@example.org"\n'
+    )
+    result = CliRunner().invoke(app, ["--config", str(config), "history"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    lines = {line.split("│")[2].strip(): line for line in result.output.splitlines() if "@example.org" in line}
+    assert "sent" in lines["ok@example.org"]
+    assert "failed" in lines["p550@example.org"] and "550 5.7.1 message refused by policy" in lines["p550@example.org"]
+    assert "pending" in lines["t451@example.org"] and "451 4.3.0" in lines["t451@example.org"]
+    assert all(line.split("│")[4].strip() == "1" for line in lines.values())
