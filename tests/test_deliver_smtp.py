@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, select
 
 from digest import pipeline, store
@@ -14,6 +17,17 @@ from digest.deliver import Envelope, SmtpTransport
 from digest.models import DeliveryStatus
 from tests.helpers import utc
 from tests.smtpd_helpers import FaultHandler, smtp_server
+
+
+@pytest.fixture(autouse=True)
+def _own_log_handlers() -> Iterator[None]:
+    """A CLI test elsewhere may have bound the `digest` logger to a now-closed stream: detach it here."""
+    logger = logging.getLogger("digest")
+    saved = logger.handlers[:]
+    logger.handlers.clear()
+    yield
+    logger.handlers[:] = saved
+
 
 NOW = utc(2026, 3, 2, 8, 0)
 

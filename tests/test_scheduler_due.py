@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import mailbox
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from email import message_from_bytes
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -21,6 +23,17 @@ from digest import pipeline, store
 from digest.config import Settings, parse_config
 from digest.scheduler import ConfigWatcher, DailyJob, serve
 from tests.helpers import papers_json, utc
+
+
+@pytest.fixture(autouse=True)
+def _own_log_handlers() -> Iterator[None]:
+    """A CLI test elsewhere may have bound the `digest` logger to a now-closed stream: detach it here."""
+    logger = logging.getLogger("digest")
+    saved = logger.handlers[:]
+    logger.handlers.clear()
+    yield
+    logger.handlers[:] = saved
+
 
 CONFIG = """
 database_url = "sqlite:///digest.db"

@@ -20,6 +20,17 @@ from digest.config import load_config
 from digest.scheduler import ConfigWatcher, DailyJob, serve
 from tests.helpers import papers_json
 
+
+@pytest.fixture(autouse=True)
+def _own_log_handlers() -> Iterator[None]:
+    """A CLI test elsewhere may have bound the `digest` logger to a now-closed stream: detach it here."""
+    logger = logging.getLogger("digest")
+    saved = logger.handlers[:]
+    logger.handlers.clear()
+    yield
+    logger.handlers[:] = saved
+
+
 PAPERS = [
     {"title": "Mamba Meets Vision", "summary": "State space models for images.", "upvotes": 3},
     {"title": "Low-bit Quantization of LLMs", "summary": "Quantization to 2 bits.", "upvotes": 2},
