@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import sys
 import tempfile
+import threading
 import webbrowser
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -16,9 +17,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from digest import pipeline, store
+from digest import pipeline, runlock, store
 from digest.config import ConfigError, Settings, load_config
 from digest.logs import setup_logging
+from digest.scheduler import DEFAULT_TICK_SECONDS, ConfigWatcher, DailyJob, install_stop_handlers, serve
 
 app = typer.Typer(
     add_completion=False,
@@ -292,10 +294,13 @@ def send(
             )
         out.print(table)
         return
+    stop = threading.Event()
+    install_stop_handlers(stop)
     try:
-        report = pipeline.run_once(
-            engine, settings, now, do_fetch=not no_fetch, only=only, digest_date=_date(date)
-        )
+        with _run_lock(settings, engine, "digest send"):
+            report = pipeline.run_once(
+                engine, settings, now, do_fetch=not no_fetch, only=only, digest_date=_date(date), stop=stop
+            )
     except store.StoreError as exc:
         fail(str(exc), 1)
     if report.fetched:
@@ -308,6 +313,37 @@ def send(
     )
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _run_lock(settings: Settings, engine: Any, purpose: str) -> runlock.RunLock:
+    """Take the one-sender-per-database lock (exit 1 with who holds it), then free stale claims."""
+    try:
+        lock = runlock.lock_for(settings.database_url, purpose, engine).acquire()
+    except runlock.LockError as exc:
+        fail(str(exc), 1)
+    with engine.begin() as conn:
+        store.release_claims(conn)
+    return lock
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    tick: Annotated[
+        float, typer.Option("--tick", min=0.1, help="Seconds between scheduler ticks.")
+    ] = DEFAULT_TICK_SECONDS,
+) -> None:
+    """Run the scheduler in the foreground until SIGINT/SIGTERM (catching up at once on start)."""
+    settings = _settings(ctx)
+    engine = _engine(settings)
+    obj = ctx.ensure_object(dict)
+    stop = threading.Event()
+    with _run_lock(settings, engine, "digest run"):
+        install_stop_handlers(stop)
+        watcher = ConfigWatcher(
+            settings, on_change=lambda s: setup_logging(obj.get("verbose", False), _secrets(s))
+        )
+        serve(DailyJob(engine, watcher, stop), stop, tick_seconds=tick)
 
 
 @app.command()
@@ -331,7 +367,11 @@ def check(
         problem = check_smtp(settings.smtp)
         if problem:
             fail(problem, 1)
-        out.print(f"  smtp: {settings.smtp.host}:{settings.smtp.port} ok ({settings.smtp.security})")
+        login = f", logged in as {settings.smtp.username}" if settings.smtp.username else ""
+        out.print(
+            f"  smtp: {settings.smtp.host}:{settings.smtp.port} ok ({settings.smtp.security}{login})",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -368,16 +408,17 @@ def history(
     with engine.connect() as conn:
         rows = store.history(conn, since, subscriber)
     table = Table(title="history")
-    for col in ("date", "subscriber", "status", "attempts", "sent at", "last error"):
-        table.add_column(col)
-    for d in rows:
+    for col in ("date", "subscriber", "status", "attempts", "sent at / next try", "last error"):
+        table.add_column(col, overflow="fold")
+    for d in sorted(rows, key=lambda d: (d.subscriber, d.digest_date), reverse=False):
+        when = d.sent_at or (d.next_attempt_at if d.status == "pending" else None)
         table.add_row(
             d.digest_date.isoformat(),
             d.subscriber,
             d.status,
             str(d.attempts),
-            d.sent_at.strftime("%Y-%m-%d %H:%M") if d.sent_at else "",
-            (d.last_error or "")[:80],
+            when.strftime("%Y-%m-%d %H:%M") if when else "",
+            (d.last_error or "")[:200],
         )
     out.print(table)
 

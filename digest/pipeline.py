@@ -7,9 +7,14 @@ and `digest preview` can build exactly what `digest send` would, inside a transa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
+import os
 import random
+import secrets
+import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +38,7 @@ from digest.sources.http import USER_AGENT
 log = logging.getLogger("digest.pipeline")
 
 SEND_BATCH = 200
+COMMIT_INTERVAL = 0.02
 
 
 def utcnow() -> dt.datetime:
@@ -341,44 +347,137 @@ def outcome_for(settings: Settings, result: SendResult, attempts: int, now: dt.d
     )
 
 
+def worker_id() -> str:
+    """This process's name in delivery claims: host, pid and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class OutcomeWriter:
+    """Group commit: results arrive one by one while sending goes on; each commit (in a worker thread)
+    takes all that waited, and commits are at least `min_interval` apart.
+
+    A crash can thus lose the outcomes of at most the last `min_interval` plus the messages in flight
+    (they are resent with the same bytes and Message-ID), while the database never paces the sending.
+    """
+
+    def __init__(
+        self, engine: Engine, settings: Settings, now: dt.datetime, min_interval: float = COMMIT_INTERVAL
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.now = now
+        self.min_interval = min_interval
+        self.report = SendReport()
+        self.outgoing: dict[int, store.Outgoing] = {}
+        self._waiting: list[SendResult] = []
+        self._wake = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._task = asyncio.create_task(self._run())
+
+    def add(self, result: SendResult) -> None:
+        self._waiting.append(result)
+        self._wake.set()
+
+    async def close(self) -> SendReport:
+        self._closing.set()
+        self._wake.set()
+        await self._task
+        return self.report
+
+    async def _run(self) -> None:
+        while True:
+            if not self._waiting:
+                if self._closing.is_set():
+                    return
+                await self._wake.wait()
+                self._wake.clear()
+                continue
+            results, self._waiting = self._waiting, []
+            await asyncio.to_thread(self._write, results)
+            if not self._closing.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), self.min_interval)
+
+    def _write(self, results: list[SendResult]) -> None:
+        outcomes = [
+            outcome_for(self.settings, r, self.outgoing[r.delivery_id].attempts + 1, self.now) for r in results
+        ]
+        with self.engine.begin() as conn:
+            store.record_outcomes(conn, outcomes, self.now)
+        for o in outcomes:
+            status = o.status.value if o.status is not DeliveryStatus.pending else "retry"
+            level = logging.INFO if o.status is DeliveryStatus.sent and not o.error else logging.WARNING
+            event(log, "send", level, subscriber=self.outgoing[o.delivery_id].subscriber, status=status, error=o.error)
+            if o.status is DeliveryStatus.sent:
+                self.report.sent += 1
+            elif o.status is DeliveryStatus.failed:
+                self.report.failed += 1
+            else:
+                self.report.retrying += 1
+
+
+CLAIM_LEASE = dt.timedelta(minutes=30)
+
+
 async def send_pending(
     engine: Engine,
     settings: Settings,
     transport: Transport,
     now: dt.datetime,
     only: Sequence[str] | None = None,
+    stop: threading.Event | None = None,
+    owner: str | None = None,
 ) -> SendReport:
-    """Send every due pending delivery, oldest first, recording each batch's outcomes in one transaction."""
-    report = SendReport()
+    """Send every due pending delivery, oldest first, committing outcomes as they arrive (group commit).
+
+    A set `stop` lets the messages in flight finish, records them, and leaves the rest pending.
+    """
+    owner = owner or worker_id()
     sender = parseaddr(settings.delivery.from_)[1]
-    attempted: set[int] = set()
-    while True:
-        with engine.connect() as conn:
-            batch = [
-                o
-                for o in store.due_pending(conn, now, limit=SEND_BATCH + len(attempted), subscribers=only)
-                if o.id not in attempted
-            ][:SEND_BATCH]
-        if not batch:
-            return report
-        attempted.update(o.id for o in batch)
-        results = await transport.send([Envelope(o.id, sender, o.subscriber, o.message) for o in batch])
-        by_id = {o.id: o for o in batch}
-        outcomes = [outcome_for(settings, r, by_id[r.delivery_id].attempts + 1, now) for r in results]
+    writer = OutcomeWriter(engine, settings, now)
+    mark = engine.dialect.name != "sqlite"  # SQLite: one sender per database, enforced by the run lock
+    after: list[tuple[dt.datetime, int] | None] = [None]
+
+    def claim() -> list[store.Outgoing]:
         with engine.begin() as conn:
-            store.record_outcomes(conn, outcomes, now)
-        for o in outcomes:
-            status = o.status.value if o.status is not DeliveryStatus.pending else "retry"
-            level = logging.INFO if o.status is DeliveryStatus.sent else logging.WARNING
-            event(
-                log, "send", level, subscriber=by_id[o.delivery_id].subscriber, status=status, error=o.error
+            batch = store.claim_pending(
+                conn, owner, now, CLAIM_LEASE, SEND_BATCH, subscribers=only, after=after[0], mark=mark
             )
-            if o.status is DeliveryStatus.sent:
-                report.sent += 1
-            elif o.status is DeliveryStatus.failed:
-                report.failed += 1
-            else:
-                report.retrying += 1
+        if batch and batch[-1].created_at is not None:
+            after[0] = (batch[-1].created_at, batch[-1].id)
+        return batch
+
+    def release(ids: list[int]) -> None:
+        with engine.begin() as conn:
+            store.release_claims(conn, ids)
+
+    next_batch: asyncio.Task[list[store.Outgoing]] | None = asyncio.create_task(asyncio.to_thread(claim))
+    try:
+        while next_batch is not None:
+            batch = await next_batch
+            next_batch = None
+            if not batch:
+                break
+            if stop and stop.is_set():
+                await asyncio.to_thread(release, [o.id for o in batch])
+                break
+            next_batch = asyncio.create_task(asyncio.to_thread(claim))  # claimed while this batch sends
+            writer.outgoing.update((o.id, o) for o in batch)
+            envelopes = [Envelope(o.id, sender, o.subscriber, o.message) for o in batch]
+            results = await transport.send(envelopes, on_result=writer.add, stop=stop)
+            answered = {r.delivery_id for r in results}
+            left = [o.id for o in batch if o.id not in answered]
+            if left:
+                await asyncio.to_thread(release, left)
+    finally:
+        if next_batch is not None:
+            unsent = await next_batch
+            if unsent:
+                await asyncio.to_thread(release, [o.id for o in unsent])
+        report = await writer.close()
+    if stop and stop.is_set():
+        event(log, "send_stopped", logging.WARNING, sent=report.sent, reason="stop requested")
+    return report
 
 
 # ---------------------------------------------------------------- the whole job
@@ -406,9 +505,15 @@ def run_once(
     transport: Transport | None = None,
     client: httpx.AsyncClient | None = None,
     composer: Composer | None = None,
+    stop: threading.Event | None = None,
 ) -> RunReport:
-    """One pass of the daily job; safe to repeat: a subscriber never gets a second digest for a date."""
+    """One pass of the daily job; safe to repeat: a subscriber never gets a second digest for a date.
+
+    A set `stop` (SIGINT/SIGTERM) skips what has not started and lets the messages in flight finish.
+    """
     report = RunReport()
+    if stop and stop.is_set():
+        return report
     if do_fetch and settings.sources:
         report.fetched = fetch(engine, settings, now, client=client)
         failed = [r.source for r in report.fetched if r.status == "failed"]
@@ -417,11 +522,13 @@ def run_once(
     with engine.begin() as conn:
         report.planned = plan(conn, settings, composer or Composer(), now, only=only, digest_date=digest_date)
         record(conn, report.planned, now)
+    if stop and stop.is_set():
+        return report
     transport = transport or build_transport(settings)
 
     async def _send() -> SendReport:
         try:
-            return await send_pending(engine, settings, transport, now, only=only)
+            return await send_pending(engine, settings, transport, now, only=only, stop=stop)
         finally:
             await transport.close()
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, delete, event, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, delete, event, func, insert, or_, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import SQLModel, create_engine
@@ -723,6 +723,7 @@ class Outgoing:
     message_id: str | None
     message: bytes
     attempts: int
+    created_at: dt.datetime | None = None
 
 
 def due_pending(
@@ -752,6 +753,68 @@ def due_pending(
     ]
 
 
+def claim_pending(
+    conn: Connection,
+    owner: str,
+    now: dt.datetime,
+    lease: dt.timedelta,
+    limit: int,
+    subscribers: Iterable[str] | None = None,
+    after: tuple[dt.datetime, int] | None = None,
+    mark: bool = True,
+) -> list[Outgoing]:
+    """Up to `limit` due pending deliveries, oldest first (after the `(created_at, id)` key `after`).
+
+    With `mark`, they are claimed for `owner` until `now + lease`, and only unclaimed rows or rows whose
+    lease ran out qualify, so several workers could share a database (the conditional UPDATE gives a row
+    to exactly one). Without it (one sender per database, guaranteed by the run lock) nothing is written:
+    on SQLite an UPDATE rewrites the whole row, message bytes included, so a claim would double the writes.
+    """
+    t = delivery_t
+    stmt = (
+        select(t.c.id)
+        .where(t.c.status == DeliveryStatus.pending.value)
+        .where(or_(t.c.next_attempt_at.is_(None), t.c.next_attempt_at <= now))
+        .order_by(t.c.created_at, t.c.id)
+        .limit(limit)
+    )
+    free = or_(t.c.claimed_until.is_(None), t.c.claimed_until < now)
+    if mark:
+        stmt = stmt.where(free)
+    if after is not None:
+        stmt = stmt.where(or_(t.c.created_at > after[0], and_(t.c.created_at == after[0], t.c.id > after[1])))
+    if subscribers is not None:
+        stmt = stmt.where(t.c.subscriber.in_(sorted(set(subscribers))))
+    ids = [r[0] for r in conn.execute(stmt)]
+    if not ids:
+        return []
+    if mark:
+        conn.execute(
+            update(t)
+            .where(t.c.id.in_(ids), t.c.status == DeliveryStatus.pending.value, free)
+            .values(claimed_by=owner, claimed_until=now + lease)
+        )
+    cols = (t.c.id, t.c.subscriber, t.c.digest_date, t.c.message_id, t.c.message, t.c.attempts, t.c.created_at)
+    query = select(*cols).where(t.c.id.in_(ids)).order_by(t.c.created_at, t.c.id)
+    if mark:
+        query = query.where(t.c.claimed_by == owner)
+    return [
+        Outgoing(r.id, r.subscriber, r.digest_date, r.message_id, r.message or b"", r.attempts, r.created_at)
+        for r in conn.execute(query)
+    ]
+
+
+def release_claims(conn: Connection, ids: Iterable[int] | None = None) -> int:
+    """Give claimed deliveries back (these ids, or all of them when the caller alone owns the database)."""
+    stmt = update(delivery_t).where(delivery_t.c.claimed_by.is_not(None))
+    if ids is not None:
+        chosen = sorted(set(ids))
+        if not chosen:
+            return 0
+        stmt = stmt.where(delivery_t.c.id.in_(chosen))
+    return int(conn.execute(stmt.values(claimed_by=None, claimed_until=None)).rowcount or 0)
+
+
 @dataclass(frozen=True, slots=True)
 class SendOutcome:
     """What happened to one attempt: the new status, and when to retry if it stays pending."""
@@ -763,7 +826,7 @@ class SendOutcome:
 
 
 def record_outcomes(conn: Connection, outcomes: Sequence[SendOutcome], now: dt.datetime) -> None:
-    """Write a batch of send results in one statement per status."""
+    """Write a batch of send results (one executemany), releasing their claims."""
     if not outcomes:
         return
     stmt = (
@@ -775,6 +838,8 @@ def record_outcomes(conn: Connection, outcomes: Sequence[SendOutcome], now: dt.d
             last_error=_bind("o_error"),
             sent_at=_bind("o_sent_at"),
             next_attempt_at=_bind("o_next"),
+            claimed_by=None,
+            claimed_until=None,
         )
     )
     conn.execute(
