@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import sys
 import tempfile
 import threading
 import webbrowser
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from digest import pipeline, runlock, store
 from digest.config import ConfigError, Settings, load_config
@@ -35,6 +38,24 @@ err = Console(stderr=True)
 def fail(message: str, code: int = 2) -> NoReturn:
     err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(code)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def database_errors(command: F) -> F:
+    """Expected database failures (full disk, read-only file, lost server) end as one line and exit 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except store.StoreError as exc:
+            fail(str(exc), 1)
+        except SQLAlchemyError as exc:
+            fail(str(store.database_error(exc, f"running `digest {command.__name__}`")), 1)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -93,6 +114,7 @@ def main_options(
 
 
 @app.command()
+@database_errors
 def preview(
     ctx: typer.Context,
     subscriber: Annotated[
@@ -212,6 +234,7 @@ def _fetch_table(reports: list[pipeline.FetchReport]) -> Table:
 
 
 @app.command()
+@database_errors
 def fetch(
     ctx: typer.Context,
     source: Annotated[
@@ -247,6 +270,7 @@ def fetch(
 
 
 @app.command()
+@database_errors
 def send(
     ctx: typer.Context,
     date: Annotated[
@@ -327,6 +351,7 @@ def _run_lock(settings: Settings, engine: Any, purpose: str) -> runlock.RunLock:
 
 
 @app.command()
+@database_errors
 def run(
     ctx: typer.Context,
     tick: Annotated[
@@ -347,6 +372,7 @@ def run(
 
 
 @app.command()
+@database_errors
 def check(
     ctx: typer.Context,
     smtp: Annotated[
@@ -396,6 +422,7 @@ def subscribers(ctx: typer.Context) -> None:
 
 
 @app.command()
+@database_errors
 def history(
     ctx: typer.Context,
     subscriber: Annotated[str | None, typer.Option(help="Only this subscriber.")] = None,

@@ -23,6 +23,7 @@ from email.utils import parseaddr
 
 import httpx
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from digest import store
 from digest.compose import Composer, DigestInfo, unsubscribe_links
@@ -368,6 +369,7 @@ class OutcomeWriter:
         self.now = now
         self.min_interval = min_interval
         self.report = SendReport()
+        self.error: store.StoreError | None = None
         self.outgoing: dict[int, store.Outgoing] = {}
         self._waiting: list[SendResult] = []
         self._wake = asyncio.Event()
@@ -379,9 +381,12 @@ class OutcomeWriter:
         self._wake.set()
 
     async def close(self) -> SendReport:
+        """Wait for the last commit; raise StoreError if results could not be recorded (they stay pending)."""
         self._closing.set()
         self._wake.set()
         await self._task
+        if self.error is not None:
+            raise self.error
         return self.report
 
     async def _run(self) -> None:
@@ -402,8 +407,17 @@ class OutcomeWriter:
         outcomes = [
             outcome_for(self.settings, r, self.outgoing[r.delivery_id].attempts + 1, self.now) for r in results
         ]
-        with self.engine.begin() as conn:
-            store.record_outcomes(conn, outcomes, self.now)
+        try:
+            with self.engine.begin() as conn:
+                store.record_outcomes(conn, outcomes, self.now)
+        except SQLAlchemyError as exc:
+            if self.error is None:
+                self.error = store.StoreError(
+                    f"{store.database_error(exc, 'recording send results')}; cannot record what was sent, "
+                    "so those deliveries stay pending (a retry resends them with the same Message-ID)"
+                )
+                event(log, "record_failed", logging.ERROR, error=str(self.error))
+            return
         for o in outcomes:
             status = o.status.value if o.status is not DeliveryStatus.pending else "retry"
             level = logging.INFO if o.status is DeliveryStatus.sent and not o.error else logging.WARNING
@@ -458,8 +472,9 @@ async def send_pending(
             next_batch = None
             if not batch:
                 break
-            if stop and stop.is_set():
-                await asyncio.to_thread(release, [o.id for o in batch])
+            if (stop and stop.is_set()) or writer.error is not None:
+                with contextlib.suppress(SQLAlchemyError):
+                    await asyncio.to_thread(release, [o.id for o in batch])
                 break
             next_batch = asyncio.create_task(asyncio.to_thread(claim))  # claimed while this batch sends
             writer.outgoing.update((o.id, o) for o in batch)

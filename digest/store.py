@@ -58,6 +58,12 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
+def database_error(exc: SQLAlchemyError, doing: str) -> StoreError:
+    """A StoreError saying what we were doing and what the database answered (no SQL, no parameters)."""
+    orig = getattr(exc, "orig", None)
+    return StoreError(f"database error while {doing}: {orig if orig is not None else type(exc).__name__}")
+
+
 def safe_url(url: str) -> str:
     """A database URL fit for messages: the password masked."""
     try:

@@ -1,0 +1,143 @@
+"""The database under stress while sending: full or read-only disk, a newer schema, two processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, select
+from typer.testing import CliRunner
+
+from digest import pipeline, store
+from digest.cli import app
+from digest.compose import Composer
+from digest.config import load_config
+from digest.deliver import MaildirTransport
+from digest.models import DeliveryStatus
+from tests.helpers import papers_json, utc
+
+CONFIG = """
+database_url = "sqlite:///digest.db"
+[schedule]
+send_at = "00:00"
+[delivery]
+maildir = "mail"
+[[sources]]
+name = "feed"
+type = "file"
+path = "feed.json"
+"""
+NOW = utc(2026, 11, 23, 9)
+
+
+def _world(tmp_path: Path, subscribers: int = 5) -> Path:
+    papers = [{"title": f"Mamba paper {i}", "summary": "A mamba state space model."} for i in range(3)]
+    (tmp_path / "feed.json").write_text(json.dumps(papers_json(papers)))
+    subs = "".join(f'[[subscribers]]\nemail = "r{i}@example.org"\nkeywords = ["mamba"]\n' for i in range(subscribers))
+    path = tmp_path / "digest.toml"
+    path.write_text(CONFIG + subs)
+    return path
+
+
+def _planned(tmp_path: Path) -> tuple[object, object]:
+    settings = load_config(_world(tmp_path))
+    engine = store.open_engine(settings.database_url)
+    pipeline.fetch(engine, settings, NOW)
+    with engine.begin() as conn:
+        pipeline.record(conn, pipeline.plan(conn, settings, Composer(), NOW), NOW)
+    return settings, engine
+
+
+def _statuses(db: Path) -> list[str]:
+    with sqlite3.connect(db) as conn:
+        return [row[0] for row in conn.execute("SELECT status FROM delivery ORDER BY id")]
+
+
+def _full_disk(engine) -> None:  # type: ignore[no-untyped-def]
+    """From now on every write fails as on a full disk: SQLite may not grow the file by one page."""
+
+    @event.listens_for(engine, "connect")
+    def _cap(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        pages = dbapi_conn.execute("PRAGMA page_count").fetchone()[0]
+        dbapi_conn.execute(f"PRAGMA max_page_count = {pages}")
+
+    engine.dispose()
+
+
+def test_full_disk_while_sending_leaves_deliveries_pending(tmp_path: Path) -> None:
+    settings, engine = _planned(tmp_path)
+    assert _statuses(tmp_path / "digest.db") == ["pending"] * 5
+    with engine.begin() as conn:  # fill the free pages so the next write needs a new one
+        conn.exec_driver_sql("CREATE TABLE ballast (x BLOB)")
+    _full_disk(engine)
+    with pytest.raises(store.StoreError, match="cannot record"):
+        asyncio.run(pipeline.send_pending(engine, settings, MaildirTransport(tmp_path / "mail"), NOW))
+    assert set(_statuses(tmp_path / "digest.db")) == {"pending"}, "nothing is marked sent that was not recorded"
+
+
+def test_read_only_database_while_sending(tmp_path: Path) -> None:
+    settings, engine = _planned(tmp_path)
+    engine.dispose()
+    ro = store.open_engine(f"sqlite:///file:{tmp_path / 'digest.db'}?mode=ro&uri=true")
+    with pytest.raises(store.StoreError, match="cannot record"):
+        asyncio.run(pipeline.send_pending(ro, settings, MaildirTransport(tmp_path / "mail"), NOW))
+    assert set(_statuses(tmp_path / "digest.db")) == {"pending"}
+
+
+def test_full_disk_while_planning_records_nothing_and_exits_1(tmp_path: Path) -> None:
+    config = _world(tmp_path)
+    settings = load_config(config)
+    engine = store.open_engine(settings.database_url)
+    pipeline.fetch(engine, settings, NOW)
+    with sqlite3.connect(tmp_path / "digest.db") as conn:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute("CREATE TABLE ballast (x BLOB)")
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        conn.execute("INSERT INTO ballast VALUES (zeroblob(?))", (max(free, 1) * 4096,))
+    # Every later connection (the CLI's) may not grow the file: planning's insert fails.
+    import digest.store as store_module
+
+    original = store_module._configure_sqlite
+
+    def capped(engine):  # type: ignore[no-untyped-def]
+        original(engine)
+
+        @event.listens_for(engine, "connect")
+        def _cap(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            now_pages = dbapi_conn.execute("PRAGMA page_count").fetchone()[0]
+            dbapi_conn.execute(f"PRAGMA max_page_count = {now_pages}")
+
+    store_module._configure_sqlite = capped
+    try:
+        result = CliRunner().invoke(app, ["--config", str(config), "send", "--no-fetch"])
+    finally:
+        store_module._configure_sqlite = original
+    assert result.exit_code == 1, result.output
+    assert "database" in result.output and "full" in result.output
+    assert "Traceback" not in result.output
+    assert _statuses(tmp_path / "digest.db") == []
+    assert not (tmp_path / "mail").exists() or not any((tmp_path / "mail" / "new").iterdir())
+    assert pages > 0
+
+
+def test_newer_schema_is_refused_by_the_cli(tmp_path: Path) -> None:
+    config = _world(tmp_path)
+    store.open_engine(f"sqlite:///{tmp_path / 'digest.db'}")
+    with sqlite3.connect(tmp_path / "digest.db") as conn:
+        conn.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
+    result = CliRunner().invoke(app, ["--config", str(config), "send"])
+    assert result.exit_code == 2
+    assert "schema version 7, newer than this digest understands" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_pending_survive_and_are_sent_once_the_disk_is_fine(tmp_path: Path) -> None:
+    settings, engine = _planned(tmp_path)
+    report = asyncio.run(pipeline.send_pending(engine, settings, MaildirTransport(tmp_path / "mail"), NOW))
+    assert report.sent == 5
+    with engine.connect() as conn:
+        rows = conn.execute(select(store.delivery_t.c.status)).all()
+    assert {r[0] for r in rows} == {DeliveryStatus.sent.value}
