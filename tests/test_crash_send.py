@@ -22,7 +22,7 @@ from tests.helpers import papers_json
 from tests.smtpd_helpers import FaultHandler, smtp_server
 
 SUBSCRIBERS = 300
-MAX_KILL_ROUNDS = 30
+MAX_KILL_ROUNDS = int(os.environ.get("CRASH_ROUNDS", "15"))  # more: CRASH_ROUNDS=100
 PAPERS = [
     {
         "title": f"Paper {i}: Efficient Sequence Models at Scale",
