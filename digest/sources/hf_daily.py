@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,9 +33,12 @@ log = logging.getLogger("digest.sources.hf_daily")
 
 
 def _int(value: Any) -> int | None:
+    """A count as a non-negative int that fits a 32-bit SQL INTEGER; None for anything else (NaN, ±inf, text)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return max(0, int(value))
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return min(max(0, int(value)), 2**31 - 1)
 
 
 def _str(value: Any, limit: int = 2_000) -> str | None:

@@ -217,3 +217,9 @@ def test_rss_parser(title: str, guid: str, description: str, creator: str, date:
 @given(st.binary(max_size=300))
 def test_feed_parser_on_junk_bytes(body: bytes) -> None:
     _feed_records(body)
+
+
+def test_counts_that_are_not_finite_or_too_big() -> None:
+    for value, expected in [(float("inf"), 0), (float("nan"), 0), (-5, 0), (10**30, 2**31 - 1), (7.9, 7)]:
+        record = parse_hf_item({"paper": {"title": "T", "upvotes": value}, "numComments": value}, "f")
+        assert (record.upvotes or 0) == expected and (record.comments or 0) == expected
