@@ -13,6 +13,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -45,7 +46,8 @@ def _settings(ctx: typer.Context) -> Settings:
             fail(str(exc))
         settings: Settings = obj["settings"]
         setup_logging(obj.get("verbose", False), _secrets(settings))
-    return obj["settings"]  # type: ignore[no-any-return]
+    loaded: Settings = obj["settings"]
+    return loaded
 
 
 def _secrets(settings: Settings) -> list[str]:
@@ -79,8 +81,14 @@ def main_options(
         typer.Option("--config", "-c", help="Config file (default: $DIGEST_CONFIG or ./digest.toml)."),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every event (debug level).")] = False,
+    smtp_password: Annotated[str | None, typer.Option("--smtp-password", "--password", hidden=True)] = None,
 ) -> None:
     """Run `digest COMMAND --help` for a command's options."""
+    if smtp_password is not None:
+        fail(
+            "a password on the command line is visible to every user of this machine; "
+            "set DIGEST_SMTP__PASSWORD instead"
+        )
     ctx.ensure_object(dict).update(config=config, verbose=verbose)
 
 
@@ -143,8 +151,8 @@ def preview(
         html_path = output if (format == "html" and output) else _preview_path(planned)
         html_path.write_text(html, encoding="utf-8")
         err.print(f"HTML version: {html_path}", highlight=False)
-    if open_ and html_path:
-        webbrowser.open(html_path.resolve().as_uri())
+    if open_ and html_path and not webbrowser.open(html_path.resolve().as_uri()):
+        err.print(f"no browser could be started: open {html_path} yourself", highlight=False)
 
 
 def preview_json(planned: pipeline.Planned) -> dict[str, Any]:
@@ -233,7 +241,7 @@ def fetch(
     out.print(_fetch_table(reports))
     for r in reports:
         if r.error:
-            err.print(f"[red]{r.source}:[/] {r.error}", highlight=False)
+            err.print(f"[red]{escape(r.source)}:[/] {escape(r.error)}", highlight=False)
     if any(r.status == "failed" for r in reports):
         raise typer.Exit(1)
 

@@ -104,6 +104,16 @@ class DeliveryConfig(_Strict):
             raise ValueError("must be an https:// URL (with {email} and {token} placeholders)")
         return value
 
+    @model_validator(mode="after")
+    def _token_is_signed(self) -> DeliveryConfig:
+        secret = self.unsubscribe_secret.get_secret_value()
+        if self.unsubscribe_url and "{token}" in self.unsubscribe_url and not secret:
+            raise ValueError(
+                "unsubscribe_url uses {token} but unsubscribe_secret is empty: set it (better: "
+                "DIGEST_DELIVERY__UNSUBSCRIBE_SECRET) so unsubscribe links cannot be forged"
+            )
+        return self
+
 
 class SmtpConfig(_Strict):
     """How to reach the SMTP server; the password belongs in DIGEST_SMTP__PASSWORD, not in the file."""
@@ -118,6 +128,24 @@ class SmtpConfig(_Strict):
     validate_certs: bool = True
 
 
+class RankingConfig(_Strict):
+    """How papers are scored for a subscriber: field weights, partial matches, idf window, trending blend."""
+
+    title_weight: float = Field(default=3.0, ge=0)
+    keywords_weight: float = Field(default=2.0, ge=0)
+    abstract_weight: float = Field(default=1.0, ge=0)
+    unordered_match: float = Field(default=0.6, ge=0, le=1)
+    partial_match: float = Field(default=0.5, ge=0, le=1)
+    narrower_match: float = Field(default=0.7, ge=0, le=1)
+    min_match: float = Field(default=0.2, ge=0, le=1)
+    tf_saturation: float = Field(default=1.2, ge=0)
+    length_norm: float = Field(default=0.75, ge=0, le=1)
+    trend_weight: float = Field(default=0.15, ge=0)
+    recency_weight: float = Field(default=0.05, ge=0)
+    recency_half_life_hours: float = Field(default=72.0, ge=0)
+    idf_window_days: int = Field(default=30, ge=1, le=3650)
+
+
 class _SourceBase(_Strict):
     name: str = Field(min_length=1)
     enabled: bool = True
@@ -127,6 +155,8 @@ class _HttpSource(_SourceBase):
     timeout: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=4, ge=0)
     max_total_seconds: float = Field(default=300.0, gt=0)
+    backoff_seconds: float = Field(default=1.0, ge=0)
+    backoff_max_seconds: float = Field(default=60.0, ge=0)
 
 
 class HfDailySourceConfig(_HttpSource):
@@ -143,8 +173,9 @@ class ArxivSourceConfig(_HttpSource):
 
     type: Literal["arxiv"]
     mode: Literal["api", "rss"] = "rss"
-    categories: list[str] = Field(default_factory=lambda: ["cs.LG"])
+    categories: list[str] = Field(default_factory=lambda: ["cs.LG"], min_length=1)
     base_url: str = ""
+    days: int = Field(default=3, ge=1, le=60)
     max_results: int = Field(default=500, ge=1, le=30000)
     page_size: int = Field(default=200, ge=1, le=2000)
     delay_seconds: float = Field(default=3.0, ge=0)
@@ -231,6 +262,7 @@ class Settings(BaseSettings):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+    ranking: RankingConfig = Field(default_factory=RankingConfig)
     sources: list[SourceConfig] = Field(default_factory=list)
     subscribers: list[SubscriberConfig]
     config_path: Path | None = Field(default=None, exclude=True)
@@ -301,7 +333,7 @@ def _loc(loc: tuple[Any, ...], data: Mapping[str, Any]) -> str:
             parts.append(label)
             node = node[part] if isinstance(node, list) and part < len(node) else None
         else:
-            if i and loc[i - 1] == "sources" and part in {"hf_daily", "arxiv", "rss", "file"}:
+            if i >= 2 and loc[i - 2] == "sources" and part in {"hf_daily", "arxiv", "rss", "file"}:
                 continue
             parts.append(("." if parts else "") + str(part))
             node = node.get(part) if isinstance(node, Mapping) else None

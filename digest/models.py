@@ -85,6 +85,7 @@ class PaperKey(SQLModel, table=True):
     """Every identity key ever seen for a paper (arXiv id, DOI, title fingerprint) → the paper."""
 
     __tablename__ = "paper_key"
+    __table_args__ = {"sqlite_with_rowid": False}
 
     key: str = Field(primary_key=True, max_length=512)
     paper_id: int = Field(foreign_key="paper.id", index=True)

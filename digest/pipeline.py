@@ -29,14 +29,14 @@ from digest.compose import Composer, DigestInfo, unsubscribe_links
 from digest.config import WEEKDAYS, Settings, SubscriberConfig
 from digest.deliver import Envelope, SendResult, Transport, build_transport
 from digest.logs import event
-from digest.models import DeliveryStatus, Paper
-from digest.ranking import Interests, PaperIndex, RankedPaper, parse_keyword
+from digest.models import DeliveryStatus
+from digest.ranking import DocFreq, Interests, PaperIndex, RankedPaper, RankingParams, parse_keyword
 from digest.sources import SourceError, SourceResult, build_source
 from digest.sources.base import FetchContext
+from digest.sources.http import USER_AGENT
 
 log = logging.getLogger("digest.pipeline")
 
-USER_AGENT = "digest/0.1 (+https://github.com/digest; daily research paper digest)"
 SEND_BATCH = 200
 COMMIT_INTERVAL = 0.05
 
@@ -205,6 +205,11 @@ class Planned:
         return DeliveryStatus.pending if self.message is not None else DeliveryStatus.skipped
 
 
+def ranking_params(settings: Settings) -> RankingParams:
+    """The `[ranking]` table as the ranking module's plain parameters."""
+    return RankingParams(**settings.ranking.model_dump(exclude={"idf_window_days"}))
+
+
 def interests_of(sub: SubscriberConfig) -> Interests:
     return Interests(tuple(sub.keywords), tuple(sub.exclude), sub.max_papers, sub.synonyms)
 
@@ -258,8 +263,11 @@ def plan(
         return []
 
     window_start = now - dt.timedelta(days=settings.lookback_days)
-    pool = store.papers_seen_since(conn, window_start)
-    index = PaperIndex(pool)
+    idf_days = max(settings.ranking.idf_window_days, settings.lookback_days)
+    recent = store.papers_seen_since(conn, now - dt.timedelta(days=idf_days))
+    pool = [p for p in recent if p.first_seen_at >= window_start]
+    idf = DocFreq.of_papers(recent) if len(recent) > len(pool) else None
+    index = PaperIndex(pool, ranking_params(settings), idf)
     emails = [sub.email for sub, _ in wanted]
     last = store.last_sent_at(conn, emails)
     delivered = store.delivered_paper_ids(conn, emails, (p.id for p in pool if p.id is not None))
@@ -269,15 +277,13 @@ def plan(
         since = max(window_start, last.get(sub.email, window_start))
         seen = delivered.get(sub.email, set())
 
-        def eligible(paper: Paper, since: dt.datetime = since, seen: set[int] = seen) -> bool:
-            return paper.first_seen_at >= since and paper.id not in seen
-
-        ranked = index.rank(interests_of(sub), eligible)
+        ranked = index.rank(interests_of(sub), since=since, skip_ids=seen)
         send_empty = settings.delivery.send_empty if sub.send_empty is None else sub.send_empty
-        message = (
-            composer.compose(digest_info(settings, sub, day), ranked, now) if ranked or send_empty else None
-        )
-        planned.append(Planned(sub, day, ranked, message))
+        fitted = composer.fit(digest_info(settings, sub, day), ranked, now) if ranked or send_empty else None
+        if fitted is None:
+            planned.append(Planned(sub, day, ranked, None))
+        else:  # papers left out to keep the email small are not recorded as sent
+            planned.append(Planned(sub, day, ranked[: fitted.shown], fitted.message))
     return planned
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import SQLModel, create_engine
 
-from digest.identity import keys_for, record_arxiv_id
+from digest.identity import key_strength, keys_for, normalize_doi, record_arxiv_id
 from digest.models import (
     SCHEMA_VERSION,
     Delivery,
@@ -74,6 +74,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA cache_size=-65536")
         cur.close()
 
 
@@ -123,16 +124,14 @@ def ensure_schema(engine: Engine) -> None:
 
 @dataclass(slots=True)
 class UpsertCounts:
-    """How a batch of records changed the store."""
+    """How a batch of records changed the store: `seen` records, of which `new` made a paper, `updated`
+    changed a known paper's facts, and `unchanged` brought nothing new; `merged` counts papers folded away."""
 
     seen: int = 0
     new: int = 0
     updated: int = 0
     unchanged: int = 0
     merged: int = 0
-
-
-_MUTABLE = ("upvotes", "comments", "keywords", "ai_summary", "github_repo", "project_page", "thumbnail")
 
 
 def _url_rank(url: str | None) -> int:
@@ -143,6 +142,13 @@ def _url_rank(url: str | None) -> int:
     if "arxiv.org/abs/" in url:
         return 2
     return 1
+
+
+def _title_rank(arxiv_id: str | None, version: int | None) -> int:
+    """How authoritative a title/abstract is: a versioned arXiv record > an unversioned id > no id at all."""
+    if version:
+        return 2 + version
+    return 1 if arxiv_id else 0
 
 
 def _compatible(a: str | None, b: str | None) -> bool:
@@ -176,13 +182,62 @@ class _Union:
             self.arxiv[ra] = self.arxiv[ra] or self.arxiv[rb]
 
 
+@dataclass(slots=True)
+class _Cluster:
+    """Records (by index) and stored papers (by id) found to be one paper, and the new keys it owns."""
+
+    records: list[int] = field(default_factory=list)
+    papers: list[int] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+
+
+def _cluster(
+    rec_keys: list[list[str]],
+    rec_arxiv: list[str | None],
+    owner: dict[str, int],
+    paper_arxiv: dict[int, str | None],
+) -> list[_Cluster]:
+    """Group records with each other and with stored papers through shared keys.
+
+    A key joins two groups only if their arXiv ids do not conflict, so one paper never holds two arXiv ids.
+    Records are visited in a canonical order (arXiv records first, by id) so a batch clusters the same way
+    whatever order it arrives in. Each key belongs to the group that first claimed it (the stored owner, else
+    the first record); `keys` lists the keys a cluster owns that the store does not know yet.
+    """
+    uf = _Union()
+    node_of_key: dict[str, str] = {key: f"p{pid}" for key, pid in owner.items()}
+    for pid, arxiv in paper_arxiv.items():
+        uf.add(f"p{pid}", arxiv)
+    order = sorted(range(len(rec_keys)), key=lambda i: (rec_arxiv[i] is None, rec_arxiv[i] or "", rec_keys[i]))
+    for i in order:
+        node = f"r{i}"
+        uf.add(node, rec_arxiv[i])
+        for key in rec_keys[i]:
+            other = node_of_key.get(key)
+            if other is None:
+                node_of_key[key] = node
+            elif _compatible(uf.arxiv[uf.find(node)], uf.arxiv[uf.find(other)]):
+                uf.union(other, node)
+    clusters: dict[str, _Cluster] = {}
+    for i in range(len(rec_keys)):
+        clusters.setdefault(uf.find(f"r{i}"), _Cluster()).records.append(i)
+    for pid in paper_arxiv:
+        root = uf.find(f"p{pid}")
+        if root in clusters:
+            clusters[root].papers.append(pid)
+    for key, node in node_of_key.items():
+        if key not in owner:
+            clusters[uf.find(node)].keys.append(key)
+    return list(clusters.values())
+
+
 def _new_state(record: PaperRecord, key: str, now: dt.datetime) -> dict[str, Any]:
     arxiv = record_arxiv_id(record)
     return {
         "key": key,
         "arxiv_id": arxiv.id if arxiv else None,
         "arxiv_version": arxiv.version if arxiv else None,
-        "doi": None,
+        "doi": normalize_doi(record.doi),
         "title": record.title,
         "abstract": record.abstract,
         "authors": list(record.authors),
@@ -202,15 +257,22 @@ def _new_state(record: PaperRecord, key: str, now: dt.datetime) -> dict[str, Any
     }
 
 
+def _earliest(a: dt.datetime | None, b: dt.datetime | None) -> dt.datetime | None:
+    if a is None or b is None:
+        return a or b
+    return min(a, b)
+
+
 def _apply(state: dict[str, Any], record: PaperRecord, now: dt.datetime) -> bool:
-    """Fold a re-sighting into a paper's state; True when a fact a reader sees changed."""
+    """Fold a re-sighting into a paper's state; True when a fact a reader sees changed.
+
+    Title, abstract and authors come from the most authoritative record (highest arXiv version, then any
+    arXiv id, then none), so an older version never overwrites a newer one, whatever the arrival order.
+    """
     before = dict(state)
     arxiv = record_arxiv_id(record)
-    if arxiv and state["arxiv_id"] is None:
-        state["arxiv_id"] = arxiv.id
-    newer = bool(arxiv and arxiv.version and (state["arxiv_version"] or 0) < arxiv.version)
-    if newer and arxiv:
-        state["arxiv_version"] = arxiv.version
+    rank = _title_rank(arxiv.id if arxiv else None, arxiv.version if arxiv else None)
+    if rank > _title_rank(state["arxiv_id"], state["arxiv_version"]):
         state["title"] = record.title
         if record.abstract:
             state["abstract"] = record.abstract
@@ -221,6 +283,12 @@ def _apply(state: dict[str, Any], record: PaperRecord, now: dt.datetime) -> bool
             state["abstract"] = record.abstract
         if not state["authors"] and record.authors:
             state["authors"] = list(record.authors)
+    if arxiv:
+        state["arxiv_id"] = state["arxiv_id"] or arxiv.id
+        if arxiv.version and arxiv.version > (state["arxiv_version"] or 0):
+            state["arxiv_version"] = arxiv.version
+    if not state["doi"]:
+        state["doi"] = normalize_doi(record.doi)
     if record.upvotes is not None:
         state["upvotes"] = record.upvotes
     if record.comments is not None:
@@ -233,35 +301,38 @@ def _apply(state: dict[str, Any], record: PaperRecord, now: dt.datetime) -> bool
             state[name] = value
     if _url_rank(record.url) > _url_rank(state["url"]):
         state["url"] = record.url
-    if state["published_at"] is None and record.published_at:
-        state["published_at"] = record.published_at
-    if record.featured_at and (state["featured_at"] is None or record.featured_at < state["featured_at"]):
-        state["featured_at"] = record.featured_at
+    state["published_at"] = _earliest(state["published_at"], record.published_at)
+    state["featured_at"] = _earliest(state["featured_at"], record.featured_at)
     if record.source not in state["sources"]:
         state["sources"] = [*state["sources"], record.source]
     state["last_seen_at"] = max(state["last_seen_at"], now)
-    return any(state[k] != before[k] for k in state if k != "last_seen_at")
+    return _changed(before, state)
+
+
+def _changed(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    return any(after[k] != before.get(k) for k in after if k != "last_seen_at")
 
 
 def _merge_states(states: list[dict[str, Any]]) -> dict[str, Any]:
-    """Fold several stored papers found to be one into the oldest (first seen first)."""
+    """Fold several stored papers found to be one into the oldest (first seen first), keeping its id."""
     states = sorted(states, key=lambda s: (s["first_seen_at"], s["id"]))
     survivor = dict(states[0])
+    best = max(states, key=lambda s: _title_rank(s["arxiv_id"], s["arxiv_version"]))
+    for name in ("title", "abstract", "authors"):
+        survivor[name] = best[name] or survivor[name]
+    survivor["key"] = min((s["key"] for s in states), key=key_strength)
     for other in states[1:]:
         for name, value in other.items():
-            if name in {"id", "key", "first_seen_at"}:
+            if name in {"id", "key", "first_seen_at", "title", "abstract", "authors"}:
                 continue
             if name == "sources":
                 survivor["sources"] = survivor["sources"] + [s for s in value if s not in survivor["sources"]]
             elif name == "last_seen_at":
                 survivor[name] = max(survivor[name], value)
-            elif name in {"upvotes", "comments"}:
-                survivor[name] = max(survivor[name] or 0, value or 0)
-            elif name == "arxiv_version":
-                if (value or 0) > (survivor[name] or 0):
-                    survivor[name] = value
-                    survivor["title"] = other["title"]
-                    survivor["abstract"] = other["abstract"] or survivor["abstract"]
+            elif name in {"upvotes", "comments", "arxiv_version"}:
+                survivor[name] = max(survivor[name] or 0, value or 0) or survivor[name]
+            elif name in {"published_at", "featured_at"}:
+                survivor[name] = _earliest(survivor[name], value)
             elif name == "url":
                 if _url_rank(value) > _url_rank(survivor[name]):
                     survivor[name] = value
@@ -271,6 +342,7 @@ def _merge_states(states: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 _PAPER_COLUMNS = [c.name for c in paper_t.columns]
+_KEY_CHUNK = 900
 
 
 def upsert_records(
@@ -283,111 +355,85 @@ def upsert_records(
     return counts
 
 
-def _select_in(conn: Connection, column: Any, values: Iterable[Any], *cols: Any) -> list[Any]:
+def _select_in(conn: Connection, column: Any, values: Iterable[Any], *cols: Any, size: int = _IN_CHUNK) -> list[Any]:
     rows: list[Any] = []
-    for chunk in batched(sorted(set(values)), _IN_CHUNK):
+    for chunk in batched(sorted(set(values)), size):
         rows.extend(conn.execute(select(*cols).where(column.in_(chunk))).all())
     return rows
 
 
-def _upsert_chunk(
-    conn: Connection, records: list[PaperRecord], now: dt.datetime, counts: UpsertCounts
-) -> None:
+def _upsert_chunk(conn: Connection, records: list[PaperRecord], now: dt.datetime, counts: UpsertCounts) -> None:
+    """One batch: look every key up at once, cluster, then write with one statement per kind of change."""
     rec_keys = [keys_for(r) for r in records]
-    owner: dict[str, int] = dict(
-        _select_in(conn, key_t.c.key, (k for keys in rec_keys for k in keys), key_t.c.key, key_t.c.paper_id)
-    )
-    stored: dict[int, dict[str, Any]] = {
-        row.id: dict(row._mapping) for row in _select_in(conn, paper_t.c.id, owner.values(), *paper_t.columns)
+    rec_arxiv = [k[0].removeprefix("arxiv:") if k[0].startswith("arxiv:") else None for k in rec_keys]
+    wanted = {k for keys in rec_keys for k in keys}
+    owner: dict[str, int] = {
+        key: pid for key, pid in _select_in(conn, key_t.c.key, wanted, key_t.c.key, key_t.c.paper_id, size=_KEY_CHUNK)
     }
-    uf = _Union()
-    node_of_key: dict[str, str] = {}
-    for pid, state in stored.items():
-        uf.add(f"p{pid}", state["arxiv_id"])
-    for key, pid in owner.items():
-        node_of_key[key] = f"p{pid}"
-    for i, (record, keys) in enumerate(zip(records, rec_keys, strict=True)):
-        arxiv = record_arxiv_id(record)
-        node = f"r{i}"
-        uf.add(node, arxiv.id if arxiv else None)
-        for key in keys:
-            other = node_of_key.get(key)
-            if other is None:
-                node_of_key[key] = node
-                continue
-            if key.startswith("title:") and not _compatible(
-                uf.arxiv[uf.find(node)], uf.arxiv[uf.find(other)]
-            ):
-                continue
-            uf.union(other, node)
-    clusters: dict[str, list[int]] = {}
-    for i in range(len(records)):
-        clusters.setdefault(uf.find(f"r{i}"), []).append(i)
-    members: dict[str, list[int]] = {}
-    for pid in stored:
-        members.setdefault(uf.find(f"p{pid}"), []).append(pid)
+    stored: dict[int, dict[str, Any]] = {
+        row.id: dict(row._mapping)
+        for row in _select_in(conn, paper_t.c.id, owner.values(), *paper_t.columns, size=_KEY_CHUNK)
+    }
+    clusters = _cluster(rec_keys, rec_arxiv, owner, {pid: s["arxiv_id"] for pid, s in stored.items()})
 
     new_states: list[dict[str, Any]] = []
-    new_keys: list[list[str]] = []
-    new_sightings: list[list[PaperRecord]] = []
+    new_clusters: list[_Cluster] = []
     updates: list[dict[str, Any]] = []
+    touched: list[dict[str, Any]] = []
     add_keys: list[dict[str, Any]] = []
     sightings: list[tuple[int, PaperRecord]] = []
-    claimed: set[str] = set()
-    for root, indexes in clusters.items():
-        counts.seen += len(indexes)
-        pids = members.get(root, [])
-        cluster_keys: list[str] = []
-        for i in indexes:
-            cluster_keys.extend(k for k in rec_keys[i] if k not in cluster_keys)
-        if not pids:
-            first = records[indexes[0]]
-            state = _new_state(first, cluster_keys[0], now)
+    for cluster in clusters:
+        counts.seen += len(cluster.records)
+        if not cluster.papers:
+            first = records[cluster.records[0]]
+            state = _new_state(first, min(cluster.keys, key=key_strength), now)
+            for i in cluster.records[1:]:
+                _apply(state, records[i], now)
             counts.new += 1
-            for i in indexes[1:]:
-                if _apply(state, records[i], now):
-                    counts.updated += 1
-                else:
-                    counts.unchanged += 1
+            counts.unchanged += len(cluster.records) - 1
             new_states.append(state)
-            new_keys.append(cluster_keys)
-            new_sightings.append([records[i] for i in indexes])
+            new_clusters.append(cluster)
             continue
-        if len(pids) > 1:
-            state = _merge_states([stored[p] for p in pids])
-            _merge_papers(conn, state["id"], [p for p in pids if p != state["id"]])
-            counts.merged += len(pids) - 1
+        if len(cluster.papers) > 1:
+            original = _merge_states([stored[p] for p in cluster.papers])
+            _merge_papers(conn, original["id"], [p for p in cluster.papers if p != original["id"]])
+            counts.merged += len(cluster.papers) - 1
         else:
-            state = dict(stored[pids[0]])
-        original = dict(state)
-        for i in indexes:
-            if _apply(state, records[i], now):
-                counts.updated += 1
-            else:
-                counts.unchanged += 1
+            original = stored[cluster.papers[0]]
+        state = dict(original)
+        for i in cluster.records:
+            _apply(state, records[i], now)
             sightings.append((state["id"], records[i]))
-        if state != original or len(pids) > 1:
+        state["key"] = min([state["key"], *cluster.keys], key=key_strength)
+        changed = len(cluster.papers) > 1 or _changed(stored[state["id"]], state)
+        counts.updated += changed
+        counts.unchanged += len(cluster.records) - changed
+        if changed:
             updates.append(state)
-        for k in cluster_keys:
-            if k not in owner and k not in claimed:
-                claimed.add(k)
-                add_keys.append({"key": k, "paper_id": state["id"]})
+        elif state["last_seen_at"] != original["last_seen_at"]:
+            touched.append({"t_id": state["id"], "t_last": state["last_seen_at"]})
+        add_keys.extend({"key": k, "paper_id": state["id"]} for k in cluster.keys)
 
     if new_states:
-        result = conn.execute(
-            insert(paper_t).returning(paper_t.c.id, sort_by_parameter_order=True),
-            [{k: v for k, v in s.items() if k != "id"} for s in new_states],
-        )
-        for (pid,), keys, recs in zip(result.all(), new_keys, new_sightings, strict=True):
-            for k in keys:
-                if k not in owner and k not in claimed:
-                    claimed.add(k)
-                    add_keys.append({"key": k, "paper_id": pid})
-            sightings.extend((pid, r) for r in recs)
-    if updates:
-        cols = [c for c in _PAPER_COLUMNS if c not in {"id", "key", "first_seen_at"}]
+        conn.execute(insert(paper_t), [{k: v for k, v in s.items() if k != "id"} for s in new_states])
+        new_keys = (s["key"] for s in new_states)
+        ids = dict(_select_in(conn, paper_t.c.key, new_keys, paper_t.c.key, paper_t.c.id, size=_KEY_CHUNK))
+        for state, cluster in zip(new_states, new_clusters, strict=True):
+            pid = ids[state["key"]]
+            add_keys.extend({"key": k, "paper_id": pid} for k in cluster.keys)
+            sightings.extend((pid, records[i]) for i in cluster.records)
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for state in updates:
+        before = stored[state["id"]]
+        cols = tuple(c for c in _PAPER_COLUMNS if c not in {"id", "first_seen_at"} and state[c] != before[c])
+        if cols:
+            by_columns.setdefault(cols, []).append(state)
+    for cols, states in by_columns.items():
         stmt = update(paper_t).where(paper_t.c.id == _bind("b_id")).values({c: _bind(f"b_{c}") for c in cols})
-        conn.execute(stmt, [{"b_id": s["id"], **{f"b_{c}": s[c] for c in cols}} for s in updates])
+        conn.execute(stmt, [{"b_id": s["id"], **{f"b_{c}": s[c] for c in cols}} for s in states])
+    if touched:
+        stmt = update(paper_t).where(paper_t.c.id == _bind("t_id")).values(last_seen_at=_bind("t_last"))
+        conn.execute(stmt, touched)
     if add_keys:
         conn.execute(insert(key_t), add_keys)
     _upsert_sightings(conn, sightings, now)
@@ -403,13 +449,16 @@ def _upsert_sightings(conn: Connection, sightings: list[tuple[int, PaperRecord]]
     """One row per (paper, source): inserted the first time, `last_seen_at` moved on after."""
     rows: dict[tuple[int, str], dict[str, Any]] = {}
     for pid, record in sightings:
-        rows[(pid, record.source)] = {
-            "paper_id": pid,
-            "source": record.source,
-            "external_id": record.external_id,
-            "first_seen_at": now,
-            "last_seen_at": now,
-        }
+        rows.setdefault(
+            (pid, record.source),
+            {
+                "paper_id": pid,
+                "source": record.source,
+                "external_id": record.external_id,
+                "first_seen_at": now,
+                "last_seen_at": now,
+            },
+        )
     if not rows:
         return
     dialect = conn.dialect.name
@@ -427,6 +476,14 @@ def _upsert_sightings(conn: Connection, sightings: list[tuple[int, PaperRecord]]
         fresh = [v for k, v in rows.items() if k not in existing]
         if fresh:
             conn.execute(insert(sighting_t), fresh)
+        again = [{"s_pid": p, "s_source": s} for p, s in rows if (p, s) in existing]
+        if again:
+            conn.execute(
+                update(sighting_t)
+                .where(sighting_t.c.paper_id == _bind("s_pid"), sighting_t.c.source == _bind("s_source"))
+                .values(last_seen_at=now),
+                again,
+            )
         return
     stmt = dialect_insert(sighting_t)
     stmt = stmt.on_conflict_do_update(
@@ -437,20 +494,47 @@ def _upsert_sightings(conn: Connection, sightings: list[tuple[int, PaperRecord]]
         conn.execute(stmt, chunk)
 
 
+def _paper_references() -> list[Any]:
+    """Every column of every table, but paper_key and sighting, that points at paper.id (delivery items, …)."""
+    return [
+        fk.parent
+        for table in SQLModel.metadata.sorted_tables
+        if table.name not in {key_t.name, sighting_t.name}
+        for fk in table.foreign_keys
+        if fk.column is paper_t.c.id
+    ]
+
+
 def _merge_papers(conn: Connection, survivor: int, others: list[int]) -> None:
-    """Re-point keys, sightings and delivery history of duplicate papers to the survivor, then drop them."""
+    """Re-point keys, sightings and delivery history of duplicate papers to the survivor, then drop them.
+
+    Every table referring to a paper is re-pointed, so no history is lost; two sightings of one source
+    become one that spans both.
+    """
     conn.execute(update(key_t).where(key_t.c.paper_id.in_(others)).values(paper_id=survivor))
-    conn.execute(update(item_t).where(item_t.c.paper_id.in_(others)).values(paper_id=survivor))
-    have = {
-        row.source
-        for row in conn.execute(select(sighting_t.c.source).where(sighting_t.c.paper_id == survivor))
-    }
-    for row in conn.execute(select(sighting_t).where(sighting_t.c.paper_id.in_(others))).all():
-        if row.source in have:
-            conn.execute(delete(sighting_t).where(sighting_t.c.id == row.id))
-        else:
-            conn.execute(update(sighting_t).where(sighting_t.c.id == row.id).values(paper_id=survivor))
-            have.add(row.source)
+    for column in _paper_references():
+        conn.execute(update(column.table).where(column.in_(others)).values({column.name: survivor}))
+    rows = conn.execute(
+        select(sighting_t).where(sighting_t.c.paper_id.in_([survivor, *others])).order_by(sighting_t.c.id)
+    ).all()
+    spans: dict[str, list[Any]] = {}
+    drop: list[int] = []
+    for row in sorted(rows, key=lambda r: (r.paper_id != survivor, r.id)):
+        span = spans.get(row.source)
+        if span is None:
+            spans[row.source] = [row.id, row.first_seen_at, row.last_seen_at, row.paper_id != survivor]
+            continue
+        drop.append(row.id)
+        span[1], span[2], span[3] = min(span[1], row.first_seen_at), max(span[2], row.last_seen_at), True
+    if drop:
+        conn.execute(delete(sighting_t).where(sighting_t.c.id.in_(drop)))
+    for kept, first, last, dirty in spans.values():
+        if dirty:
+            conn.execute(
+                update(sighting_t)
+                .where(sighting_t.c.id == kept)
+                .values(paper_id=survivor, first_seen_at=first, last_seen_at=last)
+            )
     conn.execute(delete(paper_t).where(paper_t.c.id.in_(others)))
 
 
@@ -465,9 +549,7 @@ def papers_seen_since(conn: Connection, since: dt.datetime) -> list[Paper]:
 
 
 def sightings_of(conn: Connection, paper_id: int) -> list[Sighting]:
-    rows = conn.execute(
-        select(sighting_t).where(sighting_t.c.paper_id == paper_id).order_by(sighting_t.c.id)
-    ).all()
+    rows = conn.execute(select(sighting_t).where(sighting_t.c.paper_id == paper_id).order_by(sighting_t.c.id)).all()
     return [Sighting.model_validate(dict(r._mapping)) for r in rows]
 
 
@@ -475,11 +557,10 @@ def sightings_of(conn: Connection, paper_id: int) -> list[Sighting]:
 
 
 def start_fetch_run(conn: Connection, source: str, now: dt.datetime) -> int:
-    return int(
-        conn.execute(
-            insert(run_t).values(source=source, started_at=now, status="running")
-        ).inserted_primary_key[0]
-    )  # type: ignore[index]
+    result = conn.execute(insert(run_t).values(source=source, started_at=now, status="running"))
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def finish_fetch_run(

@@ -33,6 +33,12 @@ def papers_json(items: list[dict[str, object]]) -> list[dict[str, object]]:
         for key in ("id", "upvotes", "ai_summary", "ai_keywords", "githubRepo", "submittedOnDailyAt", "publishedAt"):
             if key in item:
                 paper[key] = item[key]
-        out.append({"paper": paper, "title": item["title"], "summary": item.get("summary", ""),
-                    "numComments": item.get("numComments", 0)})
+        out.append(
+            {
+                "paper": paper,
+                "title": item["title"],
+                "summary": item.get("summary", ""),
+                "numComments": item.get("numComments", 0),
+            }
+        )
     return out

@@ -9,7 +9,6 @@ import pytest
 
 from digest.sources.base import SourceError
 from digest.sources.file import read_file
-
 from tests.helpers import papers_json
 
 
@@ -38,11 +37,18 @@ def test_page_dump_title_without_abstract(tmp_path: Path) -> None:
 
 
 def test_hf_json_shape(tmp_path: Path) -> None:
-    items = papers_json([
-        {"title": "A  wrapped\n title", "summary": "Abs.", "id": "2401.01234", "upvotes": 7,
-         "authors": [{"name": "Ada", "hidden": False}, {"name": "Ghost", "hidden": True}]},
-        {"title": "No id here", "summary": "Other."},
-    ])
+    items = papers_json(
+        [
+            {
+                "title": "A  wrapped\n title",
+                "summary": "Abs.",
+                "id": "2401.01234",
+                "upvotes": 7,
+                "authors": [{"name": "Ada", "hidden": False}, {"name": "Ghost", "hidden": True}],
+            },
+            {"title": "No id here", "summary": "Other."},
+        ]
+    )
     items.append({"paper": {"summary": "title missing"}})
     path = tmp_path / "papers.json"
     path.write_text(json.dumps(items))
@@ -63,11 +69,14 @@ def test_jsonl_bad_line_is_rejected_with_its_line(tmp_path: Path) -> None:
     assert [r.where for r in result.rejected] == [f"{path}:2", f"{path}:5"]
 
 
-@pytest.mark.parametrize(("name", "body", "message"), [
-    ("p.json", "{not json", "not valid JSON"),
-    ("p.json", '{"a": 1}', "expected a JSON array"),
-    ("p.csv", "a,b", "unsupported file type"),
-])
+@pytest.mark.parametrize(
+    ("name", "body", "message"),
+    [
+        ("p.json", "{not json", "not valid JSON"),
+        ("p.json", '{"a": 1}', "expected a JSON array"),
+        ("p.csv", "a,b", "unsupported file type"),
+    ],
+)
 def test_unreadable_files_fail_cleanly(tmp_path: Path, name: str, body: str, message: str) -> None:
     path = tmp_path / name
     path.write_text(body)

@@ -8,6 +8,7 @@ import mailbox
 from email.message import Message
 from pathlib import Path
 
+import pytest
 from freezegun import freeze_time
 from sqlalchemy import func, select
 from typer.testing import CliRunner
@@ -84,7 +85,10 @@ def _titles(msg: Message) -> str:
     return part.get_content()
 
 
-def test_send_is_idempotent_and_day_two_sends_only_new_papers(tmp_path: Path) -> None:
+def test_send_is_idempotent_and_day_two_sends_only_new_papers(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_DATABASE_URL", db_url)
     config = _setup(tmp_path, DAY1)
     with freeze_time("2026-11-23 16:00:00"):  # 16:00 UTC: Ada (UTC) and Grace (08:00 in Los Angeles) are due
         code, out = _run(config, "send")
@@ -110,13 +114,13 @@ def test_send_is_idempotent_and_day_two_sends_only_new_papers(tmp_path: Path) ->
         code, out = _run(config, "send")
         assert code == 0, out
     second = [m for m in _messages(tmp_path) if m not in first]
-    by2 = _by_rcpt(_messages(tmp_path)[len(first):] if len(second) != 1 else second)
+    by2 = _by_rcpt(_messages(tmp_path)[len(first) :] if len(second) != 1 else second)
     assert list(by2) == ["ada@example.org"]  # Grace has nothing new: skipped, no mail
     text = _titles(by2["ada@example.org"][0])
     assert "Selective State Space Models Revisited" in text
     assert "Mamba Meets Vision" not in text
 
-    engine = store.open_engine(f"sqlite:///{tmp_path / 'state' / 'digest.db'}")
+    engine = store.open_engine(db_url)
     with engine.connect() as conn:
         rows = store.history(conn, store.dt.date(2026, 11, 1))
     assert sorted((d.digest_date.isoformat(), d.subscriber, d.status) for d in rows) == [
@@ -145,7 +149,7 @@ def test_preview_json_records_and_sends_nothing(tmp_path: Path) -> None:
     with freeze_time("2026-11-23 16:00:00"):
         code, out = _run(config, "preview", "--format", "json", "--subscriber", "ada@example.org")
     assert code == 0, out
-    payload = json.loads(out[out.index("{"):])
+    payload = json.loads(out[out.index("{") :])
     assert payload["subscriber"] == "ada@example.org"
     assert payload["date"] == "2026-11-23"
     (paper,) = payload["papers"]

@@ -10,7 +10,6 @@ from sqlalchemy import text, update
 from digest import store
 from digest.models import PaperRecord
 from digest.sources.file import read_file
-
 from tests.helpers import utc
 
 
@@ -26,15 +25,22 @@ def test_schema_created_in_wal_mode(tmp_path: Path) -> None:
     assert {"paper", "paper_key", "delivery", "delivery_item", "fetch_run", "meta", "sighting"} <= tables
 
 
-def test_round_trip_and_reopen(tmp_path: Path) -> None:
-    engine = _engine(tmp_path)
-    rec = PaperRecord(source="hf", title="Mamba: Linear-Time Sequence Modeling", abstract="SSMs.",
-                      arxiv_id="2312.00752", upvotes=5, authors=("Albert Gu", "Tri Dao"), keywords=("ssm",))
+def test_round_trip_and_reopen(db_url: str) -> None:
+    engine = store.open_engine(db_url)
+    rec = PaperRecord(
+        source="hf",
+        title="Mamba: Linear-Time Sequence Modeling",
+        abstract="SSMs.",
+        arxiv_id="2312.00752",
+        upvotes=5,
+        authors=("Albert Gu", "Tri Dao"),
+        keywords=("ssm",),
+    )
     with engine.begin() as conn:
         counts = store.upsert_records(conn, [rec], utc(2026, 11, 20, 6))
     assert (counts.new, counts.updated, counts.unchanged) == (1, 0, 0)
     engine.dispose()
-    engine = _engine(tmp_path)
+    engine = store.open_engine(db_url)
     with engine.connect() as conn:
         (paper,) = store.papers_seen_since(conn, utc(2026, 11, 1))
     assert paper.key == "arxiv:2312.00752"
@@ -43,8 +49,8 @@ def test_round_trip_and_reopen(tmp_path: Path) -> None:
     assert paper.first_seen_at == utc(2026, 11, 20, 6)
 
 
-def test_reseen_updates_facts_never_first_seen(tmp_path: Path) -> None:
-    engine = _engine(tmp_path)
+def test_reseen_updates_facts_never_first_seen(db_url: str) -> None:
+    engine = store.open_engine(db_url)
     rec = PaperRecord(source="hf", title="T", arxiv_id="2401.00001", upvotes=1)
     with engine.begin() as conn:
         store.upsert_records(conn, [rec], utc(2026, 11, 20))
@@ -58,8 +64,8 @@ def test_reseen_updates_facts_never_first_seen(tmp_path: Path) -> None:
     assert paper.last_seen_at == utc(2026, 11, 22)
 
 
-def test_corpus_ingest_is_idempotent(tmp_path: Path, corpus: list[Path]) -> None:
-    engine = _engine(tmp_path)
+def test_corpus_ingest_is_idempotent(db_url: str, corpus: list[Path]) -> None:
+    engine = store.open_engine(db_url)
     records = [r for path in corpus for r in read_file(path, "corpus").records]
     with engine.begin() as conn:
         first = store.upsert_records(conn, records, utc(2026, 11, 20))
@@ -71,10 +77,10 @@ def test_corpus_ingest_is_idempotent(tmp_path: Path, corpus: list[Path]) -> None
     assert (second.new, second.updated, second.unchanged) == (0, 0, len(records))
 
 
-def test_newer_schema_is_refused(tmp_path: Path) -> None:
-    engine = _engine(tmp_path)
+def test_newer_schema_is_refused(db_url: str) -> None:
+    engine = store.open_engine(db_url)
     with engine.begin() as conn:
         conn.execute(update(store.meta_t).where(store.meta_t.c.key == "schema_version").values(value="99"))
     engine.dispose()
     with pytest.raises(store.StoreError, match="schema version 99, newer than this digest understands"):
-        _engine(tmp_path)
+        store.open_engine(db_url)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,20 +35,25 @@ class Rejection:
 
 @dataclass(slots=True)
 class SourceResult:
-    """What one fetch of one source produced."""
+    """What one fetch of one source produced; `skipped` counts items left out on purpose (outside the
+    window, replacements, repeats), which are not faults and so not rejections."""
 
     records: list[PaperRecord] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     not_modified: bool = False
+    skipped: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class FetchContext:
-    """What a fetch may use: the time it runs at and the shared HTTP client (tests inject its transport)."""
+    """What a fetch may use: the time it runs at, the shared HTTP client (tests inject its transport), the
+    stored ETag / Last-Modified per URL (updated in place), and the sleep and clock that pace retries."""
 
     now: dt.datetime
     client: httpx.AsyncClient
     validators: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    clock: Callable[[], float] = time.monotonic
 
 
 class Source(Protocol):

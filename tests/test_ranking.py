@@ -1,0 +1,396 @@
+"""Ranking: the normaliser, keyword syntax, weights, exclusions, synonyms, ties, explanations, config, quality."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import random
+import sys
+
+import pytest
+
+from digest.config import RankingConfig
+from digest.models import Paper
+from digest.pipeline import ranking_params
+from digest.ranking import (
+    DocFreq,
+    Interests,
+    KeywordError,
+    PaperIndex,
+    RankingParams,
+    compile_terms,
+    normalize,
+    parse_keyword,
+    rank_papers,
+)
+from digest.synonyms import synonyms_for
+from digest.text import tokens
+from tests.helpers import EVAL, ROOT, utc
+
+NOW = utc(2025, 6, 2, 6)
+FILLER = (
+    "We propose a new model and a learning method for this task, train the model on large data, "
+    "and report results of the proposed method on several benchmarks with careful ablations."
+)
+
+
+def paper(
+    n: int,
+    title: str,
+    abstract: str = FILLER,
+    *,
+    keywords: tuple[str, ...] = (),
+    upvotes: int = 0,
+    hours_ago: float = 1.0,
+) -> Paper:
+    seen = NOW - dt.timedelta(hours=hours_ago)
+    return Paper(
+        id=n,
+        key=f"test:{n:04d}",
+        title=title,
+        abstract=abstract,
+        keywords=list(keywords),
+        upvotes=upvotes,
+        first_seen_at=seen,
+        last_seen_at=seen,
+    )
+
+
+def background(count: int = 30) -> list[Paper]:
+    """Unrelated papers, so idf behaves as in a real pool."""
+    topics = ["graph coloring", "protein folding", "weather radar", "chess engines", "audio codecs", "soil maps"]
+    return [paper(900 + i, f"Notes on {topics[i % len(topics)]} {i}", FILLER) for i in range(count)]
+
+
+def titles(ranked: list) -> list[str]:  # type: ignore[type-arg]
+    return [r.paper.title for r in ranked]
+
+
+# ---------------------------------------------------------------- the normaliser
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("state-space models", "State Space Model"),
+        ("low/bit_quantisation", "low bit quantization"),
+        ("quantized", "quantization"),
+        ("LLMs", "llm"),
+        ("llms", "LLM"),
+        ("MoEs", "MoE"),
+        ("ﬁne-tuning", "fine tuning"),
+        ("$\\ell_p$ norms", "ell_p norm"),
+        ("Mixture-of-Experts", "mixture of experts"),
+        ("Café", "cafe"),
+    ],
+)
+def test_normaliser_makes_spellings_meet(a: str, b: str) -> None:
+    assert tokens(a) == tokens(b)
+
+
+def test_normaliser_keeps_words_apart_and_in_order() -> None:
+    assert normalize("Scaling Laws: Part I") == "scaling laws part i"
+    assert tokens("The Mixture of Experts") == ["mixtur", "expert"]
+    assert tokens("GaN transistors") != tokens("GAN")
+
+
+def test_keyword_syntax() -> None:
+    assert parse_keyword("mamba^2") == ("mamba", 2.0)
+    assert parse_keyword("  linear attention ^ 1.5 ") == ("linear attention", 1.5)
+    assert parse_keyword("diffusion") == ("diffusion", 1.0)
+    for bad in ["", "  ", "^2", "mamba^0", "mamba^1000", "the"]:
+        with pytest.raises(KeywordError):
+            parse_keyword(bad)
+
+
+# ---------------------------------------------------------------- matching and weights
+
+
+def test_title_beats_keywords_beats_abstract() -> None:
+    pool = [
+        paper(1, "A study of things", f"{FILLER} We use linear attention throughout."),
+        paper(2, "Linear attention for long documents"),
+        paper(3, "A study of other things", keywords=("linear attention", "efficiency")),
+        *background(),
+    ]
+    ranked = rank_papers(pool, Interests(("linear attention",)))
+    assert [r.paper.id for r in ranked] == [2, 3, 1]
+
+
+def test_field_weights_come_from_the_params() -> None:
+    pool = [
+        paper(1, "A study of things", f"{FILLER} Linear attention, linear attention and linear attention."),
+        paper(2, "Linear attention for long documents"),
+        *background(),
+    ]
+    params = RankingParams(title_weight=0.2, abstract_weight=3.0)
+    assert [r.paper.id for r in rank_papers(pool, Interests(("linear attention",)), params)] == [1, 2]
+
+
+def test_keyword_weight_lifts_a_term() -> None:
+    pool = [paper(1, "Mamba for audio"), paper(2, "Transformers for audio"), *background()]
+    plain = rank_papers(pool, Interests(("mamba", "transformers")))
+    weighted = rank_papers(pool, Interests(("mamba", "transformers^3")))
+    assert plain[0].paper.id == 1 or plain[0].score == plain[1].score
+    assert weighted[0].paper.id == 2
+
+
+def test_phrase_beats_scattered_words_and_both_are_explained() -> None:
+    pool = [
+        paper(1, "Sequence models", f"{FILLER} A linear probe pays attention to what each layer encodes."),
+        paper(2, "Sequence models again", f"{FILLER} Our layers use linear attention."),
+        *background(),
+    ]
+    ranked = rank_papers(pool, Interests(("linear attention",)))
+    assert [r.paper.id for r in ranked] == [2, 1]
+    assert ranked[0].matched[0].partial is False
+    assert ranked[1].matched[0].partial is True
+
+
+def test_a_passing_generic_word_does_not_match() -> None:
+    pool = [paper(1, "A model of everything"), paper(2, "Diffusion models for video"), *background()]
+    assert [r.paper.id for r in rank_papers(pool, Interests(("diffusion model",)))] == [2]
+
+
+def test_repeated_mentions_count_but_saturate() -> None:
+    once = paper(1, "Study A", f"{FILLER} It mentions pruning once.")
+    often = paper(2, "Study B", f"{FILLER} Pruning, pruning, structured pruning and pruning again.")
+    ranked = rank_papers([once, often, *background()], Interests(("pruning",)))
+    assert [r.paper.id for r in ranked] == [2, 1]
+    both = paper(3, "Pruning networks", f"{FILLER} It mentions pruning once.")
+    assert rank_papers([once, both, *background()], Interests(("pruning",)))[0].paper.id == 3
+
+
+# ---------------------------------------------------------------- exclusions and synonyms
+
+
+def test_exclusions_drop_papers_including_through_synonyms() -> None:
+    pool = [
+        paper(1, "Mamba for vision"),
+        paper(2, "Mamba for vision: a survey"),
+        paper(3, "Mamba meets large language models"),
+        *background(),
+    ]
+    assert [r.paper.id for r in rank_papers(pool, Interests(("mamba",), exclude=("survey",)))] == [1, 3]
+    assert [r.paper.id for r in rank_papers(pool, Interests(("mamba",), exclude=("LLMs",)))] == [1, 2]
+    off = Interests(("mamba",), exclude=("LLMs",), synonyms=False)
+    assert [r.paper.id for r in rank_papers(pool, off)] == [1, 2, 3]
+
+
+def test_synonyms_and_acronyms_match_and_can_be_switched_off() -> None:
+    pool = [
+        paper(1, "Scaling large language models", "We train large language models."),
+        paper(2, "SSMs are all you need", "Structured state space models for sequences."),
+        paper(3, "Mixture-of-Experts routing"),
+        *background(),
+    ]
+    on = rank_papers(pool, Interests(("LLM", "state-space model", "MoE")))
+    assert {r.paper.id for r in on} == {1, 2, 3}
+    by_id = {r.paper.id: r for r in on}
+    assert by_id[1].matched[0].term == "LLM" and by_id[1].matched[0].via == "large language model"
+    assert by_id[3].matched[0].via == "mixture of experts"
+    off = rank_papers(pool, Interests(("LLM", "MoE"), synonyms=False))
+    assert off == []
+
+
+def test_synonym_table_is_symmetric_for_groups() -> None:
+    assert "large language model" in synonyms_for("LLMs")
+    assert "llm" in synonyms_for("large-language models")
+    assert synonyms_for("mamba") == ()
+
+
+def test_narrower_terms_count_less_than_the_keyword_itself() -> None:
+    pool = [paper(1, "Mamba for audio"), paper(2, "State space models for audio"), *background()]
+    ranked = rank_papers(pool, Interests(("state space model",)))
+    assert [r.paper.id for r in ranked] == [2, 1]
+    assert ranked[1].matched[0].via == "mamba"
+    assert [r.paper.id for r in rank_papers(pool, Interests(("state space model",), synonyms=False))] == [2]
+
+
+# ---------------------------------------------------------------- blend, ties, explanation
+
+
+def test_relevance_comes_first_then_trending_and_recency() -> None:
+    strong = paper(1, "Speculative decoding", "Speculative decoding, speculative decoding.", upvotes=0)
+    weak = paper(2, "A note", f"{FILLER} Speculative decoding appears once.", upvotes=500)
+    ranked = rank_papers([strong, weak, *background()], Interests(("speculative decoding",)))
+    assert [r.paper.id for r in ranked] == [1, 2]
+    twins = [paper(3, "Speculative decoding", upvotes=3), paper(4, "Speculative decoding", upvotes=90)]
+    assert [r.paper.id for r in rank_papers([*twins, *background()], Interests(("speculative decoding",)))] == [4, 3]
+    old_new = [paper(5, "Speculative decoding", hours_ago=100), paper(6, "Speculative decoding", hours_ago=1)]
+    ranked = rank_papers([*old_new, *background()], Interests(("speculative decoding",)))
+    assert [r.paper.id for r in ranked] == [6, 5]
+    flat = RankingParams(trend_weight=0, recency_weight=0)
+    ranked = rank_papers([*old_new, *background()], Interests(("speculative decoding",)), flat)
+    assert ranked[0].score == ranked[1].score
+
+
+def test_no_keywords_gets_the_trending_list() -> None:
+    pool = [paper(i, f"Paper {i}", upvotes=u) for i, u in [(1, 5), (2, 50), (3, 0), (4, 20)]]
+    ranked = rank_papers(pool, Interests(max_papers=3))
+    assert [r.paper.id for r in ranked] == [2, 4, 1]
+    assert all(r.matched == () for r in ranked)
+
+
+def test_ties_are_deterministic_whatever_the_input_order() -> None:
+    pool = [paper(i, "Diffusion models", upvotes=i % 3) for i in range(1, 13)] + background()
+    expected = titles(rank_papers(pool, Interests(("diffusion model",), max_papers=12)))
+    keys = [r.paper.key for r in rank_papers(pool, Interests(("diffusion model",), max_papers=12))]
+    for seed in range(5):
+        shuffled = pool[:]
+        random.Random(seed).shuffle(shuffled)
+        ranked = rank_papers(shuffled, Interests(("diffusion model",), max_papers=12))
+        assert titles(ranked) == expected and [r.paper.key for r in ranked] == keys
+    upvotes = [r.paper.upvotes for r in rank_papers(pool, Interests(("diffusion model",), max_papers=12))]
+    assert upvotes == sorted(upvotes, reverse=True)
+    tied = [r.paper.key for r in rank_papers(pool, Interests(("diffusion model",), max_papers=12))][:4]
+    assert tied == sorted(tied)
+
+
+def test_explanation_names_every_matched_term_and_field() -> None:
+    pool = [
+        paper(
+            1,
+            "Quantized KV cache for LLM inference",
+            f"{FILLER} We compress the key-value cache.",
+            keywords=("kv cache", "quantization"),
+        ),
+        *background(),
+    ]
+    [ranked] = rank_papers(pool, Interests(("KV cache", "quantization", "pruning")))
+    matched = {m.term: m for m in ranked.matched}
+    assert set(matched) == {"KV cache", "quantization"}
+    assert matched["KV cache"].fields == ("title", "keywords", "abstract")
+    assert matched["quantization"].fields == ("title", "keywords")
+    assert matched["KV cache"].via is None and not matched["KV cache"].partial
+
+
+def test_max_papers_and_filters() -> None:
+    pool = [paper(i, f"Pruning study {i}", hours_ago=i * 10) for i in range(1, 8)] + background()
+    index = PaperIndex(pool)
+    assert len(index.rank(Interests(("pruning",), max_papers=3))) == 3
+    since = NOW - dt.timedelta(hours=35)
+    by_since = index.rank(Interests(("pruning",)), since=since, skip_ids={2})
+    assert [r.paper.id for r in by_since] == [1, 3]
+    by_predicate = index.rank(Interests(("pruning",)), lambda p: p.first_seen_at >= since and p.id != 2)
+    assert [(r.paper.id, r.score) for r in by_predicate] == [(r.paper.id, r.score) for r in by_since]
+    none = index.rank(Interests(max_papers=50), since=since, skip_ids={1})
+    assert {r.paper.id for r in none} == {2, 3} | {p.id for p in background()}
+
+
+def test_idf_from_a_wider_window() -> None:
+    pool = [paper(1, "Graph transformers"), paper(2, "Optimal transport"), *background()]
+    interests = Interests(("graph transformers", "optimal transport"))
+    alone = rank_papers(pool, interests)
+    assert alone[0].score == alone[1].score
+    window = pool + [paper(100 + i, f"Optimal transport part {i}") for i in range(40)]
+    ranked = PaperIndex(pool, idf=DocFreq.of_papers(window)).rank(interests)
+    assert [r.paper.id for r in ranked] == [1, 2]
+
+
+def test_compiled_terms_are_shared() -> None:
+    assert compile_terms(["LLMs^2"])[0] is compile_terms(["LLMs^2"])[0]
+    index = PaperIndex([paper(1, "LLM agents"), *background()])
+    term = compile_terms(["LLMs"])[0]
+    assert index.hits(term) == index.hits(term)
+    assert next(iter(index.hits(term).values())).fields == ("title",)
+
+
+# ---------------------------------------------------------------- config
+
+
+def test_ranking_config_defaults_match_the_params_and_reach_the_index() -> None:
+    config = RankingConfig()
+    params = RankingParams()
+    assert {f.name: getattr(params, f.name) for f in dataclasses.fields(params)} == config.model_dump(
+        exclude={"idf_window_days"}
+    )
+
+
+def test_ranking_table_in_the_config(write_config) -> None:  # type: ignore[no-untyped-def]
+    from digest.config import ConfigError, load_config
+
+    path = write_config(
+        """
+        [ranking]
+        title_weight = 5
+        trend_weight = 0.3
+        idf_window_days = 60
+
+        [[subscribers]]
+        email = "ada@example.org"
+        keywords = ["mamba"]
+        """
+    )
+    settings = load_config(path)
+    assert settings.ranking.idf_window_days == 60
+    assert ranking_params(settings).title_weight == 5 and ranking_params(settings).trend_weight == 0.3
+    bad = write_config('[ranking]\nmin_match = 2\n[[subscribers]]\nemail = "a@example.org"\n', "bad.toml")
+    with pytest.raises(ConfigError, match=r"ranking\.min_match"):
+        load_config(bad)
+
+
+def test_example_config_documents_every_ranking_key() -> None:
+    text = (ROOT / "config.example.toml").read_text()
+    missing = [name for name in RankingConfig.model_fields if f"\n{name} = " not in text]
+    assert not missing
+
+
+# ---------------------------------------------------------------- quality on the shared judgments
+
+
+def test_beats_both_baselines_on_the_shared_judgments() -> None:
+    if not (EVAL / "judgments.json").exists():
+        pytest.skip(f"shared judgments not found at {EVAL}")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import relevance
+
+    corpus = relevance.load_corpus(EVAL.parent / "corpus")
+    profiles = json.loads((EVAL / "profiles.json").read_text())
+    judgments = json.loads((EVAL / "judgments.json").read_text())
+    rankers = {"ours": relevance.ours(corpus), "substring": relevance.substring(corpus), "bm25": relevance.bm25(corpus)}
+    results = relevance.evaluate(rankers, corpus, profiles, judgments)
+    mean = {name: sum(r[0] for r in rows.values()) / len(rows) for name, rows in results.items()}
+    assert mean["ours"] > mean["bm25"] and mean["ours"] > mean["substring"], mean
+
+
+def test_plan_takes_idf_over_the_stored_window(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from digest import store
+    from digest.compose import Composer
+    from digest.config import parse_config
+    from digest.models import PaperRecord
+    from digest.pipeline import plan
+
+    def settings(idf_days: int):  # type: ignore[no-untyped-def]
+        text = f"""
+database_url = "sqlite:///{tmp_path / "digest.db"}"
+lookback_days = 2
+[ranking]
+idf_window_days = {idf_days}
+[[subscribers]]
+email = "ada@example.org"
+keywords = ["graph transformers", "optimal transport"]
+"""
+        return parse_config(text, Path(tmp_path / "digest.toml"))
+
+    engine = store.open_engine(settings(30).database_url)
+    store.ensure_schema(engine)
+    old = [PaperRecord(source="t", title=f"Optimal transport, part {i}", abstract=FILLER) for i in range(30)]
+    old += [PaperRecord(source="t", title=f"Unrelated topic {i}", abstract=FILLER) for i in range(30)]
+    new = [
+        PaperRecord(source="t", title="Graph transformers", abstract=FILLER),
+        PaperRecord(source="t", title="Optimal transport", abstract=FILLER),
+        *[PaperRecord(source="t", title=f"Other news {i}", abstract=FILLER) for i in range(10)],
+    ]
+    with engine.begin() as conn:
+        store.upsert_records(conn, old, NOW - dt.timedelta(days=10))
+        store.upsert_records(conn, new, NOW - dt.timedelta(hours=2))
+    with engine.connect() as conn:
+        [wide] = plan(conn, settings(30), Composer(), NOW, only=["ada@example.org"])
+        [narrow] = plan(conn, settings(1), Composer(), NOW, only=["ada@example.org"])
+    assert [r.paper.title for r in wide.ranked] == ["Graph transformers", "Optimal transport"]
+    assert wide.ranked[0].score > wide.ranked[1].score
+    assert narrow.ranked[0].score == narrow.ranked[1].score

@@ -1,0 +1,204 @@
+"""arXiv in both modes against a loopback server: the Atom query API at `/api/query`, the listing at `/rss/…`."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine, select
+
+from digest import pipeline, store
+from digest.config import ArxivSourceConfig, Settings, load_config
+from digest.models import Paper
+from digest.sources.arxiv import ArxivSource
+from digest.sources.base import FetchContext, SourceResult
+from tests.loopback_http import (  # noqa: F401
+    LoopbackServer,
+    Reply,
+    arxiv_query_api,
+    fixture_bytes,
+    server,
+    static,
+    write_config,
+)
+from tests.test_sources_http import FakeTime
+
+NOW = dt.datetime(2026, 2, 26, 9, 30, tzinfo=dt.UTC)
+
+
+def setup(tmp_path: Path, srv: LoopbackServer, **options: object) -> tuple[Settings, Engine]:
+    opts = {"categories": ["cs.LG", "cs.CL"], "delay_seconds": 0, "backoff_seconds": 0.01, **options}
+    lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in opts.items())
+    config = write_config(
+        tmp_path, f'[[sources]]\nname = "arxiv"\ntype = "arxiv"\nbase_url = "{srv.base_url}"\n{lines}'
+    )
+    settings = load_config(config)
+    return settings, store.open_engine(settings.database_url)
+
+
+def papers(engine: Engine) -> dict[str, Paper]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(store.paper_t)).all()
+    return {r.arxiv_id: Paper.model_validate(dict(r._mapping)) for r in rows}
+
+
+def run_source(config: ArxivSourceConfig, fake: FakeTime) -> SourceResult:
+    async def go() -> SourceResult:
+        async with httpx.AsyncClient() as client:
+            return await ArxivSource(config).fetch(FetchContext(NOW, client, {}, fake.sleep, fake.clock))
+
+    return asyncio.run(go())
+
+
+# ---------------------------------------------------------------- API mode
+
+
+def test_api_pages_newest_first_until_the_window_ends(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
+    server.route("/api/query", arxiv_query_api())
+    settings, engine = setup(tmp_path, server, mode="api", page_size=2)
+    [report] = pipeline.fetch(engine, settings, NOW)
+
+    assert (report.status, report.counts.new, report.rejected) == ("ok", 3, 1)
+    queries = [r.query for r in server.requests]
+    assert [q["start"] for q in queries] == ["0", "2", "4"]
+    assert {q["search_query"] for q in queries} == {"cat:cs.LG OR cat:cs.CL"}
+    assert {(q["sortBy"], q["sortOrder"], q["max_results"]) for q in queries} == {("submittedDate", "descending", "2")}
+    stored = papers(engine)
+    assert set(stored) == {"2602.23229", "2602.23310", "2602.22871"}, "the 2602.10001 entry predates the window"
+    gla = stored["2602.23229"]
+    assert gla.title == "Gated Linear Attention at Scale: Training 7B State Space Hybrids", "wrapped title collapsed"
+    assert gla.arxiv_version == 2, "versioned <id> kept as version, the key is unversioned"
+    assert gla.key == "arxiv:2602.23229"
+    assert gla.abstract.endswith("matches Transformer perplexity.") and "\n" not in gla.abstract
+    assert gla.authors == ["Mira Okafor", "Jun Tanaka"]
+    assert gla.url == "https://arxiv.org/abs/2602.23229"
+    assert stored["2602.23310"].title == "Tokenizer-Free Language Models with Byte-Level Mixture of Experts"
+
+
+def test_api_requests_are_spaced_at_least_three_seconds(server: LoopbackServer) -> None:  # noqa: F811
+    server.route("/api/query", arxiv_query_api())
+    config = ArxivSourceConfig(
+        name="arxiv", type="arxiv", mode="api", base_url=server.base_url, page_size=1, max_results=3, days=30
+    )
+    fake = FakeTime()
+    result = run_source(config, fake)
+    assert len(server.requests) == 3
+    assert fake.sleeps == [3.0, 3.0], "the default delay_seconds, between consecutive requests only"
+    assert [r.arxiv_id for r in result.records] == ["2602.23229v2", "2602.23310v1", "2602.22871v1"]
+
+
+def test_the_real_arxiv_is_never_asked_faster_than_every_three_seconds() -> None:
+    config = ArxivSourceConfig(name="arxiv", type="arxiv", mode="api", delay_seconds=0)
+    assert ArxivSource(config).policy().min_interval == 3.0
+    local = ArxivSourceConfig(name="arxiv", type="arxiv", mode="api", delay_seconds=0, base_url="http://127.0.0.1:9")
+    assert ArxivSource(local).policy().min_interval == 0.0
+
+
+def test_api_stops_at_max_results(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
+    server.route("/api/query", arxiv_query_api())
+    settings, engine = setup(tmp_path, server, mode="api", page_size=2, max_results=2)
+    [report] = pipeline.fetch(engine, settings, NOW)
+    assert (report.status, report.counts.new) == ("ok", 2)
+    assert len(server.requests) == 1
+
+
+def test_api_error_feed_fails_cleanly(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
+    server.route("/api/query", static("arxiv_api_error.xml", "application/atom+xml"))
+    settings, engine = setup(tmp_path, server, mode="api")
+    [report] = pipeline.fetch(engine, settings, NOW)
+    assert report.status == "failed"
+    assert report.error and "arXiv API error: max_results must be non-negative" in report.error
+
+
+def test_api_empty_page_while_results_remain_is_asked_again(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
+    api = arxiv_query_api()
+    empty = fixture_bytes("arxiv_api_query.xml").split(b"  <entry>")[0] + b"</feed>\n"
+
+    def flaky(seen: object) -> Reply:
+        if len(server.requests) == 1:
+            return Reply(200, empty, {"Content-Type": "application/atom+xml"})
+        return api(seen)  # type: ignore[arg-type]
+
+    server.route("/api/query", flaky)
+    settings, engine = setup(tmp_path, server, mode="api")
+    [report] = pipeline.fetch(engine, settings, NOW)
+    assert (report.status, report.counts.new) == ("ok", 3)
+    assert len(server.requests) == 2
+
+
+def test_a_bad_category_is_a_clear_failure(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
+    settings, engine = setup(tmp_path, server, mode="api", categories=["cs.LG&max_results=-1"])
+    [report] = pipeline.fetch(engine, settings, NOW)
+    assert report.status == "failed" and report.error and "not an arXiv category" in report.error
+    assert server.requests == []
+
+
+# ---------------------------------------------------------------- RSS mode
+
+
+def test_rss_keeps_new_and_cross_and_drops_replacements(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
+    server.route("/rss/cs.LG+cs.CL", static("arxiv_rss_cs.LG+cs.CL.xml"))
+    settings, engine = setup(tmp_path, server, mode="rss")
+    [report] = pipeline.fetch(engine, settings, NOW)
+    assert server.paths() == ["/rss/cs.LG+cs.CL"]
+    assert (report.status, report.counts.new, report.rejected) == ("ok", 3, 1)
+    stored = papers(engine)
+    assert set(stored) == {"2602.23229", "2602.23310", "2602.22871"}
+    tokenizer = stored["2602.23310"]
+    assert tokenizer.title == "Tokenizer-Free Language Models with Byte-Level Mixture of Experts"
+    assert tokenizer.abstract.startswith("We train byte-level"), (
+        "the 'arXiv:ID Announce Type: … Abstract:' prefix is cut"
+    )
+    assert stored["2602.22871"].authors == ["Elif Demir", "Marco Rossi", "Yuki Sato"], "dc:creator split"
+    assert stored["2602.23229"].arxiv_version == 1
+
+
+def test_rss_can_include_replacements(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
+    server.route("/rss/cs.LG+cs.CL", static("arxiv_rss_cs.LG+cs.CL.xml"))
+    settings, engine = setup(tmp_path, server, mode="rss", include_replacements=True)
+    [report] = pipeline.fetch(engine, settings, NOW)
+    assert (report.counts.new, report.rejected) == (5, 1)
+    assert papers(engine)["2511.04410"].arxiv_version == 3
+
+
+def test_rss_weekend_feed_is_a_success_with_nothing(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
+    server.route("/rss/cs.LG", static("arxiv_rss_empty.xml"))
+    settings, engine = setup(tmp_path, server, mode="rss", categories=["cs.LG"])
+    [report] = pipeline.fetch(engine, settings, dt.datetime(2026, 2, 28, 9, 0, tzinfo=dt.UTC))
+    assert (report.status, report.counts.seen, report.rejected, report.error) == ("ok", 0, 0, None)
+
+
+def test_rss_then_api_then_hf_style_sightings_are_one_paper(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
+    server.route("/rss/cs.LG+cs.CL", static("arxiv_rss_cs.LG+cs.CL.xml"))
+    server.route("/api/query", arxiv_query_api())
+    settings, engine = setup(tmp_path, server, mode="rss")
+    pipeline.fetch(engine, settings, NOW)
+    api_settings, _ = setup(tmp_path, server, mode="api")
+    [report] = pipeline.fetch(engine, api_settings, NOW + dt.timedelta(hours=1))
+    assert (report.counts.new, report.counts.seen) == (0, 3)
+    gla = papers(engine)["2602.23229"]
+    assert gla.arxiv_version == 2, "the API's v2 supersedes the listing's v1"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        (b"<html><head><title>arXiv Maintenance</title></head><body>down</body></html>", "text/html", "HTML page"),
+        (b'{"message": "not a feed"}', "application/json", "expected an RSS or Atom feed"),
+    ],
+)
+def test_rss_body_that_is_not_a_feed_fails_cleanly(
+    tmp_path: Path,
+    server: LoopbackServer,  # noqa: F811
+    body: bytes,
+    content_type: str,
+    expected: str,
+) -> None:
+    server.route("/rss/cs.LG", lambda seen: Reply(200, body, {"Content-Type": content_type}))
+    settings, engine = setup(tmp_path, server, mode="rss", categories=["cs.LG"])
+    [report] = pipeline.fetch(engine, settings, NOW)
+    assert report.status == "failed" and report.error and expected in report.error
