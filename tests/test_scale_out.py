@@ -19,7 +19,7 @@ from digest.models import DeliveryStatus
 from tests.helpers import utc
 from tests.smtpd_helpers import FaultHandler, smtp_server
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 DELIVERIES = 3000
 WORKERS = 3
