@@ -283,9 +283,30 @@ def send(
         bool, typer.Option("--dry-run", help="Show what would be sent; record and send nothing.")
     ] = False,
     no_fetch: Annotated[bool, typer.Option("--no-fetch", help="Do not poll sources first.")] = False,
+    worker: Annotated[
+        bool,
+        typer.Option("--worker", help="Only drain the outbox (no fetch, no planning), looping until SIGINT/SIGTERM."),
+    ] = False,
+    until_empty: Annotated[
+        bool,
+        typer.Option(
+            "--until-empty",
+            help="With --worker: exit once no pending delivery is due, other workers' claims included.",
+        ),
+    ] = False,
+    poll: Annotated[
+        float, typer.Option("--poll", min=0.05, help="With --worker: seconds to wait when nothing is free.")
+    ] = 5.0,
 ) -> None:
     """Run the daily job once, now: fetch, build digests for due subscribers, send the outbox."""
     settings = _settings(ctx)
+    if worker:
+        if date or dry_run:
+            fail("--worker only sends what is already in the outbox: drop --date / --dry-run")
+        _send_worker(settings, subscriber, until_empty, poll)
+        return
+    if until_empty:
+        fail("--until-empty goes with --worker")
     only = subscriber or None
     if only:
         try:
@@ -339,14 +360,42 @@ def send(
         raise typer.Exit(1)
 
 
+def _send_worker(settings: Settings, subscriber: list[str] | None, until_empty: bool, poll: float) -> None:
+    """`digest send --worker`: drain the outbox beside other workers (PostgreSQL) or alone (SQLite)."""
+    import asyncio
+
+    from digest.deliver import build_transport
+    from digest.outbox_worker import drain
+
+    if subscriber:
+        fail("--worker sends the whole outbox: drop --subscriber")
+    engine = _engine(settings)
+    stop = threading.Event()
+    install_stop_handlers(stop)
+    with _run_lock(settings, engine, "digest send --worker"):
+        transport = build_transport(settings)
+
+        async def go() -> pipeline.SendReport:
+            try:
+                return await drain(engine, settings, transport, stop, until_empty=until_empty, poll_seconds=poll)
+            finally:
+                await transport.close()
+
+        report = asyncio.run(go())
+    out.print(f"worker sent: {report.sent}, retrying: {report.retrying}, failed: {report.failed}")
+    if report.failed:
+        raise typer.Exit(1)
+
+
 def _run_lock(settings: Settings, engine: Any, purpose: str) -> runlock.RunLock:
-    """Take the one-sender-per-database lock (exit 1 with who holds it), then free stale claims."""
+    """Take the one-sender-per-database lock (exit 1 with who holds it); its sole holder frees stale claims."""
     try:
         lock = runlock.lock_for(settings.database_url, purpose, engine).acquire()
     except runlock.LockError as exc:
         fail(str(exc), 1)
-    with engine.begin() as conn:
-        store.release_claims(conn)
+    if lock.exclusive:
+        with engine.begin() as conn:
+            store.release_claims(conn)
     return lock
 
 

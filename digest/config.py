@@ -87,6 +87,7 @@ class DeliveryConfig(_Strict):
     send_empty: bool = False
     max_attempts: int = Field(default=5, ge=1)
     retry_base_seconds: float = Field(default=60.0, gt=0)
+    claim_lease_seconds: float = Field(default=120.0, gt=0)
 
     @field_validator("from_")
     @classmethod

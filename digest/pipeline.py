@@ -25,7 +25,7 @@ import httpx
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from digest import store
+from digest import runlock, store
 from digest.compose import Composer, DigestInfo, unsubscribe_links
 from digest.config import WEEKDAYS, Settings, SubscriberConfig
 from digest.deliver import Envelope, SendResult, Transport, build_transport
@@ -430,9 +430,6 @@ class OutcomeWriter:
                 self.report.retrying += 1
 
 
-CLAIM_LEASE = dt.timedelta(minutes=30)
-
-
 async def send_pending(
     engine: Engine,
     settings: Settings,
@@ -441,21 +438,27 @@ async def send_pending(
     only: Sequence[str] | None = None,
     stop: threading.Event | None = None,
     owner: str | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> SendReport:
     """Send every due pending delivery, oldest first, committing outcomes as they arrive (group commit).
 
-    A set `stop` lets the messages in flight finish, records them, and leaves the rest pending.
+    A set `stop` lets the messages in flight finish, records them, and leaves the rest pending. Where
+    several processes may send (not SQLite), rows are claimed with a lease of `claim_lease_seconds`,
+    timed by the wall `clock` (default: `now`; `now` alone decides what is due) and, given a clock,
+    renewed while this sender lives, so a killed one's rows come free after the lease.
     """
     owner = owner or worker_id()
     sender = parseaddr(settings.delivery.from_)[1]
     writer = OutcomeWriter(engine, settings, now)
     mark = engine.dialect.name != "sqlite"  # SQLite: one sender per database, enforced by the run lock
     after: list[tuple[dt.datetime, int] | None] = [None]
+    lease = dt.timedelta(seconds=settings.delivery.claim_lease_seconds)
+    timer = clock or (lambda: now)
 
     def claim() -> list[store.Outgoing]:
         with engine.begin() as conn:
             batch = store.claim_pending(
-                conn, owner, now, CLAIM_LEASE, SEND_BATCH, subscribers=only, after=after[0], mark=mark
+                conn, owner, now, lease, SEND_BATCH, subscribers=only, after=after[0], mark=mark, claim_time=timer()
             )
         if batch and batch[-1].created_at is not None:
             after[0] = (batch[-1].created_at, batch[-1].id)
@@ -465,6 +468,16 @@ async def send_pending(
         with engine.begin() as conn:
             store.release_claims(conn, ids)
 
+    async def heartbeat() -> None:
+        while True:
+            await asyncio.sleep(lease.total_seconds() / 3)
+            await asyncio.to_thread(renew)
+
+    def renew() -> None:
+        with engine.begin() as conn:
+            store.renew_claims(conn, owner, timer() + lease)
+
+    beat = asyncio.create_task(heartbeat()) if mark and clock is not None else None
     next_batch: asyncio.Task[list[store.Outgoing]] | None = asyncio.create_task(asyncio.to_thread(claim))
     try:
         while next_batch is not None:
@@ -490,6 +503,8 @@ async def send_pending(
             if unsent:
                 await asyncio.to_thread(release, [o.id for o in unsent])
         report = await writer.close()
+        if beat is not None:
+            beat.cancel()
     if stop and stop.is_set():
         event(log, "send_stopped", logging.WARNING, sent=report.sent, reason="stop requested")
     return report
@@ -521,29 +536,36 @@ def run_once(
     client: httpx.AsyncClient | None = None,
     composer: Composer | None = None,
     stop: threading.Event | None = None,
+    plan_wait: bool = True,
 ) -> RunReport:
     """One pass of the daily job; safe to repeat: a subscriber never gets a second digest for a date.
 
     A set `stop` (SIGINT/SIGTERM) skips what has not started and lets the messages in flight finish.
+    Fetch and plan hold `runlock.planning_lock` (PostgreSQL: one planner at a time); with `plan_wait`
+    false, a pass that finds another process planning skips straight to sending.
     """
     report = RunReport()
     if stop and stop.is_set():
         return report
-    if do_fetch and settings.sources:
-        report.fetched = fetch(engine, settings, now, client=client)
-        failed = [r.source for r in report.fetched if r.status == "failed"]
-        if failed:
-            event(log, "building_with_failed_sources", logging.WARNING, sources=",".join(failed))
-    with engine.begin() as conn:
-        report.planned = plan(conn, settings, composer or Composer(), now, only=only, digest_date=digest_date)
-        record(conn, report.planned, now)
+    with runlock.planning_lock(engine, wait=plan_wait) as planning:
+        if not planning:
+            event(log, "planning_skipped", reason="another process is fetching and planning now")
+        if planning and do_fetch and settings.sources:
+            report.fetched = fetch(engine, settings, now, client=client)
+            failed = [r.source for r in report.fetched if r.status == "failed"]
+            if failed:
+                event(log, "building_with_failed_sources", logging.WARNING, sources=",".join(failed))
+        if planning:
+            with engine.begin() as conn:
+                report.planned = plan(conn, settings, composer or Composer(), now, only=only, digest_date=digest_date)
+                record(conn, report.planned, now)
     if stop and stop.is_set():
         return report
     transport = transport or build_transport(settings)
 
     async def _send() -> SendReport:
         try:
-            return await send_pending(engine, settings, transport, now, only=only, stop=stop)
+            return await send_pending(engine, settings, transport, now, only=only, stop=stop, clock=utcnow)
         finally:
             await transport.close()
 

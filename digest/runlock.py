@@ -1,8 +1,10 @@
 """One sending process per database: `digest run` and `digest send` hold this lock while they work.
 
 SQLite: an advisory `flock` on `<database>.lock` next to the file (the kernel drops it when the process
-dies, even by SIGKILL). PostgreSQL: a session advisory lock, so a later multi-worker mode can swap this
-for row claims (`delivery.claimed_by`) without touching the callers.
+dies, even by SIGKILL). PostgreSQL: no process-wide lock; any number of `digest run`, `digest send` and
+`digest send --worker` processes share the database: senders take disjoint batches through leased row
+claims (`delivery.claimed_by`/`claimed_until`), and fetch + plan run under `planning_lock`, a session
+advisory lock, so two schedulers never plan the same day twice.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import datetime as dt
 import fcntl
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -28,7 +32,12 @@ class LockHeld(LockError):
 
 
 class RunLock:
-    """A lock held while sending; use as `with lock_for(...).acquire():` or `with lock_for(...):`."""
+    """A lock held while sending; use as `with lock_for(...).acquire():` or `with lock_for(...):`.
+
+    `exclusive` says whether its holder is the database's only sender (and may free every claim).
+    """
+
+    exclusive = True
 
     def acquire(self) -> RunLock:
         raise NotImplementedError
@@ -93,40 +102,6 @@ class FileLock(RunLock):
             self._file = None
 
 
-class PostgresLock(RunLock):
-    """`pg_try_advisory_lock` on a key derived from the database name, held by one open connection."""
-
-    def __init__(self, engine: Any, purpose: str, database: str) -> None:
-        self.engine = engine
-        self.purpose = purpose
-        self.database = database
-        self.key = int.from_bytes(hashlib.sha256(b"digest-run:" + database.encode()).digest()[:8], "big", signed=True)
-        self._conn: Any = None
-
-    def acquire(self) -> PostgresLock:
-        conn = self.engine.connect()
-        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar()
-        conn.commit()
-        if not got:
-            conn.close()
-            raise LockHeld(
-                f"another digest process is already sending for database {self.database}; "
-                "only one `digest run` or `digest send` may work on a database at a time"
-            )
-        self._conn = conn
-        return self
-
-    @property
-    def held(self) -> bool:
-        return self._conn is not None
-
-    def release(self) -> None:
-        if self._conn is not None:
-            self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
-            self._conn.close()
-            self._conn = None
-
-
 class NoLock(RunLock):
     """For an in-memory database, which no other process can see."""
 
@@ -135,6 +110,44 @@ class NoLock(RunLock):
 
     def release(self) -> None:
         return None
+
+
+class SharedLock(NoLock):
+    """PostgreSQL: many processes may send at once; row claims and `planning_lock` keep them apart."""
+
+    exclusive = False
+
+
+def _advisory_key(purpose: str) -> int:
+    """A fixed 64-bit key; PostgreSQL advisory locks are already per database."""
+    return int.from_bytes(hashlib.sha256(purpose.encode()).digest()[:8], "big", signed=True)
+
+
+@contextmanager
+def planning_lock(engine: Any, wait: bool = True) -> Iterator[bool]:
+    """Hold the right to fetch and plan: yields True when held, False when another process plans now.
+
+    PostgreSQL: a session advisory lock on a connection kept open meanwhile (the server drops it if the
+    process dies); `wait` blocks until it is free, else the caller skips planning this time. Other
+    backends: always True (the SQLite file lock already makes the holder the only process).
+    """
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    key = _advisory_key("digest-plan")
+    with engine.connect() as conn:
+        if wait:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            got = True
+        else:
+            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+        conn.commit()
+        try:
+            yield got
+        finally:
+            if got:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
 
 
 def lock_for(database_url: str, purpose: str, engine: Any = None) -> RunLock:
@@ -146,6 +159,6 @@ def lock_for(database_url: str, purpose: str, engine: Any = None) -> RunLock:
         if not url.database or url.database == ":memory:":
             return NoLock()
         return FileLock(Path(url.database + ".lock"), purpose, shown)
-    if backend == "postgresql" and engine is not None:
-        return PostgresLock(engine, purpose, shown)
+    if backend == "postgresql":
+        return SharedLock()
     raise LockError(f"cannot take the one-process lock for {shown}: only SQLite and PostgreSQL are supported")

@@ -134,6 +134,7 @@ class DailyJob:
                 do_fetch=do_fetch,
                 transport=self.transport_factory(settings),
                 stop=self.stop,
+                plan_wait=False,
             )
             planned = sum(1 for p in report.planned if p.message is not None)
             if planned or report.sent.sent or report.sent.failed or report.sent.retrying:

@@ -768,15 +768,20 @@ def claim_pending(
     subscribers: Iterable[str] | None = None,
     after: tuple[dt.datetime, int] | None = None,
     mark: bool = True,
+    claim_time: dt.datetime | None = None,
 ) -> list[Outgoing]:
     """Up to `limit` due pending deliveries, oldest first (after the `(created_at, id)` key `after`).
 
     With `mark`, they are claimed for `owner` until `now + lease`, and only unclaimed rows or rows whose
-    lease ran out qualify, so several workers could share a database (the conditional UPDATE gives a row
-    to exactly one). Without it (one sender per database, guaranteed by the run lock) nothing is written:
-    on SQLite an UPDATE rewrites the whole row, message bytes included, so a claim would double the writes.
+    lease ran out qualify: the rows are picked with `SELECT … FOR UPDATE SKIP LOCKED` (PostgreSQL), so
+    concurrent workers take disjoint batches without waiting on each other, and the conditional UPDATE
+    gives a row to exactly one even where the clause is not supported. Without it (one sender per
+    database, guaranteed by the run lock) nothing is written: on SQLite an UPDATE rewrites the whole row,
+    message bytes included, so a claim would double the writes.
+    Leases are read and written at `claim_time` (the wall clock; default `now`, which decides what is due).
     """
     t = delivery_t
+    held = claim_time or now
     stmt = (
         select(t.c.id)
         .where(t.c.status == DeliveryStatus.pending.value)
@@ -784,9 +789,9 @@ def claim_pending(
         .order_by(t.c.created_at, t.c.id)
         .limit(limit)
     )
-    free = or_(t.c.claimed_until.is_(None), t.c.claimed_until < now)
+    free = or_(t.c.claimed_until.is_(None), t.c.claimed_until < held)
     if mark:
-        stmt = stmt.where(free)
+        stmt = stmt.where(free).with_for_update(skip_locked=True)
     if after is not None:
         stmt = stmt.where(or_(t.c.created_at > after[0], and_(t.c.created_at == after[0], t.c.id > after[1])))
     if subscribers is not None:
@@ -798,7 +803,7 @@ def claim_pending(
         conn.execute(
             update(t)
             .where(t.c.id.in_(ids), t.c.status == DeliveryStatus.pending.value, free)
-            .values(claimed_by=owner, claimed_until=now + lease)
+            .values(claimed_by=owner, claimed_until=held + lease)
         )
     cols = (t.c.id, t.c.subscriber, t.c.digest_date, t.c.message_id, t.c.message, t.c.attempts, t.c.created_at)
     query = select(*cols).where(t.c.id.in_(ids)).order_by(t.c.created_at, t.c.id)
@@ -819,6 +824,27 @@ def release_claims(conn: Connection, ids: Iterable[int] | None = None) -> int:
             return 0
         stmt = stmt.where(delivery_t.c.id.in_(chosen))
     return int(conn.execute(stmt.values(claimed_by=None, claimed_until=None)).rowcount or 0)
+
+
+def renew_claims(conn: Connection, owner: str, until: dt.datetime) -> int:
+    """Extend the lease on every pending delivery `owner` still holds (its heartbeat while it sends)."""
+    t = delivery_t
+    stmt = (
+        update(t).where(t.c.claimed_by == owner, t.c.status == DeliveryStatus.pending.value).values(claimed_until=until)
+    )
+    return int(conn.execute(stmt).rowcount or 0)
+
+
+def due_count(conn: Connection, now: dt.datetime) -> int:
+    """Pending deliveries due by `now`, claimed or not: what a draining worker still waits for."""
+    t = delivery_t
+    stmt = (
+        select(func.count())
+        .select_from(t)
+        .where(t.c.status == DeliveryStatus.pending.value)
+        .where(or_(t.c.next_attempt_at.is_(None), t.c.next_attempt_at <= now))
+    )
+    return int(conn.execute(stmt).scalar_one())
 
 
 @dataclass(frozen=True, slots=True)

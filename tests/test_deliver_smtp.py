@@ -1,4 +1,4 @@
-"""The SMTP outbox against a real aiosmtpd on loopback: every fault ends in the right status and attempt count."""
+"""The SMTP outbox (SQLite and PostgreSQL) against a real aiosmtpd on loopback: every fault ends in the right status and attempt count."""
 
 from __future__ import annotations
 
@@ -32,9 +32,11 @@ def _own_log_handlers() -> Iterator[None]:
 NOW = utc(2026, 3, 2, 8, 0)
 
 
-def settings_for(tmp_path: Path, port: int, *, timeout: float = 0.5, max_connections: int = 2) -> Settings:
+def settings_for(
+    tmp_path: Path, port: int, *, timeout: float = 0.5, max_connections: int = 2, db: str = "sqlite:///digest.db"
+) -> Settings:
     text = f"""
-database_url = "sqlite:///digest.db"
+database_url = "{db}"
 [delivery]
 transport = "smtp"
 from = "Papers <papers@example.org>"
@@ -99,10 +101,10 @@ FAULTS = {
 }
 
 
-def test_each_fault_ends_in_the_right_status_with_the_right_attempts(tmp_path: Path) -> None:
+def test_each_fault_ends_in_the_right_status_with_the_right_attempts(tmp_path: Path, db_url: str) -> None:
     handler = FaultHandler(faults=dict(FAULTS), slow_seconds=2.0)
     with smtp_server(handler) as port:
-        settings = settings_for(tmp_path, port)
+        settings = settings_for(tmp_path, port, db=db_url)
         engine = store.open_engine(settings.database_url)
         add_pending(engine, ["ok@example.org", "ok2@example.org", *FAULTS])
 
@@ -142,11 +144,11 @@ def test_each_fault_ends_in_the_right_status_with_the_right_attempts(tmp_path: P
         assert all(len(v) == 1 for v in got.values())
 
 
-def test_a_pool_of_reused_connections_sends_concurrently(tmp_path: Path) -> None:
+def test_a_pool_of_reused_connections_sends_concurrently(tmp_path: Path, db_url: str) -> None:
     handler = FaultHandler()
     peers: set[object] = set()
     with smtp_server(handler) as port:
-        settings = settings_for(tmp_path, port, timeout=5, max_connections=3)
+        settings = settings_for(tmp_path, port, timeout=5, max_connections=3, db=db_url)
         engine = store.open_engine(settings.database_url)
         recipients = [f"r{i:03d}@example.org" for i in range(60)]
         add_pending(engine, recipients)
@@ -199,10 +201,10 @@ def test_partial_recipient_refusal_is_reported(tmp_path: Path) -> None:
     assert handler.received[1].recipients == ["ok@example.org"]
 
 
-def test_unreachable_server_keeps_everything_pending(tmp_path: Path) -> None:
+def test_unreachable_server_keeps_everything_pending(tmp_path: Path, db_url: str) -> None:
     from tests.smtpd_helpers import free_port
 
-    settings = settings_for(tmp_path, free_port())
+    settings = settings_for(tmp_path, free_port(), db=db_url)
     engine = store.open_engine(settings.database_url)
     add_pending(engine, ["a@example.org", "b@example.org"])
     report = send(engine, settings, NOW)
@@ -212,10 +214,10 @@ def test_unreachable_server_keeps_everything_pending(tmp_path: Path) -> None:
         assert "cannot reach SMTP 127.0.0.1" in (error or "")
 
 
-def test_oldest_pending_goes_first_across_days(tmp_path: Path) -> None:
+def test_oldest_pending_goes_first_across_days(tmp_path: Path, db_url: str) -> None:
     handler = FaultHandler()
     with smtp_server(handler) as port:
-        settings = settings_for(tmp_path, port, max_connections=1)
+        settings = settings_for(tmp_path, port, max_connections=1, db=db_url)
         engine = store.open_engine(settings.database_url)
         add_pending(engine, ["new@example.org"], NOW)
         add_pending(engine, ["old@example.org"], NOW - dt.timedelta(days=1))

@@ -1,4 +1,5 @@
-"""The upsert on a real SQLite file: one paper is one row, whatever source, version, spelling or order."""
+"""The upsert on a real SQLite file and a real PostgreSQL database: one paper is one row, whatever source,
+version, spelling or order."""
 
 from __future__ import annotations
 
@@ -53,10 +54,10 @@ def _ingest(engine: Engine, batches: Sequence[Sequence[PaperRecord]], now: dt.da
 
 @pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
 def test_corpus_in_any_file_order_is_361_papers_then_all_unchanged(
-    tmp_path: Path, corpus: list[Path], order: tuple[int, ...]
+    db_url: str, corpus: list[Path], order: tuple[int, ...]
 ) -> None:
     files = [corpus[i] for i in order]
-    engine = _engine(tmp_path)
+    engine = store.open_engine(db_url)
     for day, now in enumerate((T0, T0 + dt.timedelta(days=1))):
         with engine.begin() as conn:
             reports = [pipeline.store_fetched(conn, path.stem, read_file(path, path.stem), 0.0, now) for path in files]
@@ -180,9 +181,9 @@ def _assert_one_paper_four_sightings(engine: Engine) -> None:
 
 
 @pytest.mark.parametrize("order", list(itertools.permutations(range(4))))
-def test_four_sources_one_row_in_any_arrival_order(tmp_path: Path, order: tuple[int, ...]) -> None:
+def test_four_sources_one_row_in_any_arrival_order(db_url: str, order: tuple[int, ...]) -> None:
     records = [four_records()[i] for i in order]
-    engine = _engine(tmp_path)
+    engine = store.open_engine(db_url)
     counts = _ingest(engine, [[r] for r in records])
     # v3 retitled the paper, so a title-only line seen before the HF/Atom records is a second paper until they link it
     assert counts.seen == 4 and counts.new - counts.merged == 1 and counts.merged <= 1
@@ -191,8 +192,8 @@ def test_four_sources_one_row_in_any_arrival_order(tmp_path: Path, order: tuple[
     assert (again.new, again.updated, again.unchanged) == (0, 0, 4)
 
 
-def test_four_sources_one_row_in_one_batch(tmp_path: Path) -> None:
-    engine = _engine(tmp_path)
+def test_four_sources_one_row_in_one_batch(db_url: str) -> None:
+    engine = store.open_engine(db_url)
     counts = _ingest(engine, [list(reversed(four_records()))])
     assert (counts.seen, counts.new, counts.updated, counts.unchanged) == (4, 1, 0, 3)
     _assert_one_paper_four_sightings(engine)
@@ -202,7 +203,7 @@ def test_four_sources_one_row_in_one_batch(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("batches", [[["v3"], ["v1"]], [["v1", "v3"]], [["v3", "v1"]], [["v1"], ["v3"]]])
-def test_older_version_never_overwrites_newer(tmp_path: Path, batches: list[list[str]]) -> None:
+def test_older_version_never_overwrites_newer(db_url: str, batches: list[list[str]]) -> None:
     def version(v: str) -> PaperRecord:
         return PaperRecord(
             source=f"arxiv-{v}",
@@ -212,7 +213,7 @@ def test_older_version_never_overwrites_newer(tmp_path: Path, batches: list[list
             arxiv_id=f"2401.00001{v}",
         )
 
-    engine = _engine(tmp_path)
+    engine = store.open_engine(db_url)
     _ingest(engine, [[version(v) for v in batch] for batch in batches])
     hf = PaperRecord(source="hf", title="HF spelling", abstract="HF abstract.", arxiv_id="2401.00001", upvotes=7)
     _ingest(engine, [[hf]])
@@ -222,8 +223,8 @@ def test_older_version_never_overwrites_newer(tmp_path: Path, batches: list[list
     assert (paper.arxiv_version, paper.upvotes) == (3, 7)
 
 
-def test_title_only_sighting_takes_the_better_title_later(tmp_path: Path) -> None:
-    engine = _engine(tmp_path)
+def test_title_only_sighting_takes_the_better_title_later(db_url: str) -> None:
+    engine = store.open_engine(db_url)
     _ingest(engine, [[PaperRecord(source="pages", title="sharper bounds for ell_p sensitivity sampling")]])
     hf = PaperRecord(source="hf", title="Sharper Bounds for $\\ell_p$ Sensitivity Sampling", arxiv_id="2303.00001")
     counts = _ingest(engine, [[hf]])
@@ -254,8 +255,8 @@ def _deliver(conn: Connection, subscriber: str, paper_id: int, day: dt.date) -> 
     store.record_outcomes(conn, [store.SendOutcome(did, DeliveryStatus.sent)], T0)
 
 
-def test_two_stored_papers_found_to_be_one_are_merged_with_their_history(tmp_path: Path) -> None:
-    engine = _engine(tmp_path)
+def test_two_stored_papers_found_to_be_one_are_merged_with_their_history(db_url: str) -> None:
+    engine = store.open_engine(db_url)
     day1, day2, day3 = T0, T0 + dt.timedelta(days=1), T0 + dt.timedelta(days=2)
     old_title, new_title = "Tiny Experts Route Tokens", "Tiny Experts Route Tokens Sparsely at Scale"
     with engine.begin() as conn:
@@ -316,8 +317,8 @@ def test_same_title_different_arxiv_ids_stay_two_papers(tmp_path: Path) -> None:
             assert sorted(len(p.sources) for p in papers) == [1, 2]
 
 
-def test_reseen_paper_updates_mutable_facts_but_never_first_seen(tmp_path: Path) -> None:
-    engine = _engine(tmp_path)
+def test_reseen_paper_updates_mutable_facts_but_never_first_seen(db_url: str) -> None:
+    engine = store.open_engine(db_url)
     rec = PaperRecord(source="hf", title="T", arxiv_id="2401.00009", upvotes=1, comments=0, keywords=("a",))
     _ingest(engine, [[rec]], T0)
     later = rec.model_copy(update={"upvotes": 5, "comments": 2, "keywords": ("a", "b")})
@@ -331,8 +332,8 @@ def test_reseen_paper_updates_mutable_facts_but_never_first_seen(tmp_path: Path)
     assert (paper.first_seen_at, paper.last_seen_at) == (T0, T0 + dt.timedelta(days=1))
 
 
-def test_unchanged_paper_only_moves_last_seen(tmp_path: Path) -> None:
-    engine = _engine(tmp_path)
+def test_unchanged_paper_only_moves_last_seen(db_url: str) -> None:
+    engine = store.open_engine(db_url)
     rec = PaperRecord(source="hf", title="T", arxiv_id="2401.00009", upvotes=1)
     _ingest(engine, [[rec]], T0)
     counts = _ingest(engine, [[rec, rec]], T0 + dt.timedelta(days=2))
