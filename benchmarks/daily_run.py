@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import resource
 import shutil
@@ -31,6 +30,7 @@ from digest import pipeline, store
 from digest.compose import Composer
 from digest.config import load_config
 from digest.deliver import Envelope, SendResult, SmtpTransport, Transport
+from digest.planner import default_workers
 
 SECRET = "benchmark-unsubscribe-secret"
 
@@ -137,11 +137,22 @@ def run(args: argparse.Namespace, folder: Path, port: int | None) -> None:
     report("fetch", sum(r.counts.seen for r in fetched), time.perf_counter() - started)
 
     started = time.perf_counter()
-    with engine.begin() as conn:
-        planned = pipeline.plan(conn, settings, Composer(), now)
-        pipeline.record(conn, planned, now)
-    built = sum(1 for p in planned if p.message is not None)
-    report("compose", len(planned), time.perf_counter() - started, built=built, skipped=len(planned) - built)
+    workers = default_workers(len(settings.subscribers)) if args.workers is None else args.workers
+    planned = pipeline.plan_and_record(engine, settings, Composer(), now, workers=workers)
+    built, skipped = planned.built, planned.skipped
+    st = planned.stats
+    report(
+        "compose",
+        built + skipped,
+        time.perf_counter() - started,
+        built=built,
+        skipped=skipped,
+        workers=workers,
+        rank_calls=st.rank_calls,
+        rank_s=round(st.rank_seconds, 2),
+        render_mime_s=round(st.compose_seconds, 2),
+        store_s=round(st.store_seconds, 2),
+    )
     del planned
 
     transport: Transport = SmtpTransport(settings.smtp) if port else NullTransport()
@@ -153,7 +164,8 @@ def run(args: argparse.Namespace, folder: Path, port: int | None) -> None:
     if port:
         with engine.connect() as conn:
             rows = conn.execute(
-                store.delivery_t.select().with_only_columns(store.delivery_t.c.subscriber, store.delivery_t.c.message)
+                store.delivery_t.select()
+                .with_only_columns(store.delivery_t.c.subscriber, store.delivery_t.c.message)
                 .where(store.delivery_t.c.message.is_not(None))
                 .limit(min(args.raw_limit, built))
             ).all()
@@ -169,6 +181,7 @@ def main() -> None:
     parser.add_argument("--papers", type=int, default=2000)
     parser.add_argument("--transport", choices=("smtp", "null"), default="smtp")
     parser.add_argument("--raw-limit", type=int, default=5000, help="messages for the raw SMTP comparison")
+    parser.add_argument("--workers", type=int, help="compose processes (default: 0 below 2,000 subscribers, else 2)")
     parser.add_argument("--keep", type=Path, help="build the world in this folder and keep it")
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:

@@ -430,7 +430,9 @@ class Composer:
             env.get_template(name)
         return env
 
-    def views(self, ranked: Sequence[RankedPaper], summary_chars: tuple[int, int] = SUMMARY_STEPS[0]) -> list[PaperView]:
+    def views(
+        self, ranked: Sequence[RankedPaper], summary_chars: tuple[int, int] = SUMMARY_STEPS[0]
+    ) -> list[PaperView]:
         """`paper_views`, with each paper's cleaned facts computed once per summary length.
 
         Facts are keyed by the paper object itself (kept alive in the cache, so its id cannot be reused):

@@ -23,6 +23,7 @@ _SIMPLE_NAME = re.compile(r"[A-Za-z0-9]+(?: [A-Za-z0-9]+)*\Z")
 _SIMPLE_ADDR = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\Z")
 _MSG_ID = re.compile(r"<[A-Za-z0-9._-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*>\Z")
 _BOUNDARY_STANDIN = "0" * 24
+_QP_SAFE = re.compile(rb"[\x20-\x3c\x3e-\x7e]*")
 
 
 @lru_cache(maxsize=8192)
@@ -55,11 +56,26 @@ def fold_unstructured(name: str, value: str) -> str:
 
 
 def fold_address(name: str, display_name: str, addr_spec: str) -> str:
-    """An address header for one mailbox (display name quoted or RFC 2047-encoded by the email package)."""
-    if _SIMPLE_ADDR.match(addr_spec) and (not display_name or _SIMPLE_NAME.match(display_name)):
-        line = f"{name}: {display_name} <{addr_spec}>" if display_name else f"{name}: {addr_spec}"
-        if len(line) <= MAX_LINE:
-            return line + CRLF
+    """An address header for one mailbox (display name quoted or RFC 2047-encoded by the email package).
+
+    A plain name and address are written directly; for any other name with a plain address, the email
+    package folds the name once with a stand-in address of the same length, which is then swapped in.
+    """
+    if _SIMPLE_ADDR.match(addr_spec):
+        if not display_name or _SIMPLE_NAME.match(display_name):
+            line = f"{name}: {display_name} <{addr_spec}>" if display_name else f"{name}: {addr_spec}"
+            if len(line) <= MAX_LINE:
+                return line + CRLF
+        local, _, domain = addr_spec.partition("@")
+        standin = "a" * len(local) + "@" + domain
+        before, found, after = _fold_mailbox(name, display_name, standin).rpartition(standin)
+        if found:
+            return before + addr_spec + after
+    return _fold_mailbox(name, display_name, addr_spec)
+
+
+@lru_cache(maxsize=4096)
+def _fold_mailbox(name: str, display_name: str, addr_spec: str) -> str:
     try:
         value: Address | str = Address(display_name=display_name, addr_spec=addr_spec)
     except (ValueError, IndexError):
@@ -96,9 +112,16 @@ def encode_body(body: str, cte: str) -> bytes:
     if cte == "7bit":
         return b"\r\n".join(lines) + b"\r\n"
     if cte == "quoted-printable":
-        normal = (b"\n".join(lines) + b"\n").decode("latin-1")
-        return quoprimime.body_encode(normal, MAX_LINE).replace("\n", CRLF).encode("ascii")
+        return b"".join(_qp_line(line) for line in lines) if lines else b"\r\n"
     raise ValueError(f"unsupported transfer encoding {cte!r}")
+
+
+def _qp_line(line: bytes) -> bytes:
+    """One body line quoted-printable encoded with its CRLF, as `quoprimime.body_encode` does per line:
+    a short line of safe ASCII (no `=`, no trailing blank) is its own encoding."""
+    if len(line) <= MAX_LINE and _QP_SAFE.fullmatch(line) and not line.endswith(b" "):
+        return line + b"\r\n"
+    return quoprimime.body_encode(line.decode("latin-1") + "\n", MAX_LINE).replace("\n", CRLF).encode("ascii")
 
 
 def alternative(headers: Sequence[str], boundary: str, text: str, html: str) -> bytes:
