@@ -21,7 +21,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
@@ -443,7 +443,7 @@ class Composer:
             limit = summary_limit(rank, summary_chars)
             paper = item.paper
             key = (id(paper), limit)
-            held, facts = self.facts.get(key, lambda p=paper, n=limit: (p, paper_facts(p, n)))
+            held, facts = self.facts.get(key, partial(_held_facts, paper, limit))
             if held is not paper:
                 held, facts = self.facts.data[key] = (paper, paper_facts(paper, limit))
             views.append(paper_view(rank, item, facts))
@@ -455,10 +455,10 @@ class Composer:
         text: list[tuple[str, str]] = []
         ph, pt = self.paper_html, self.paper_text
         for p in papers:
-            head = self.heads.get((p.rank, p.title, p.url), lambda p=p: (ph.head(p), pt.head(p)))
+            head = self.heads.get((p.rank, p.title, p.url), partial(_render_pair, ph.head, pt.head, p))
             body = self.bodies.get(
                 (p.url, p.authors, p.upvotes, p.comments, p.why, p.summary, p.links),
-                lambda p=p: (ph.body(p), pt.body(p)),
+                partial(_render_pair, ph.body, pt.body, p),
             )
             html.append((head[0], body[0]))
             text.append((head[1], body[1]))
@@ -562,6 +562,16 @@ class Composer:
     def compose(self, info: DigestInfo, ranked: Sequence[RankedPaper], now: dt.datetime) -> EmailMessage:
         """The complete message `send` would hand to the transport, parsed back into an `EmailMessage`."""
         return self.fit(info, ranked, now).message
+
+
+def _held_facts(paper: Paper, limit: int) -> tuple[Paper, PaperFacts]:
+    return paper, paper_facts(paper, limit)
+
+
+def _render_pair(
+    html: Callable[[PaperView], Markup], text: Callable[[PaperView], str], p: PaperView
+) -> tuple[Markup, str]:
+    return html(p), text(p)
 
 
 def boundary_for(message_id: str) -> str:

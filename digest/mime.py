@@ -17,7 +17,7 @@ from email.policy import SMTP
 from functools import lru_cache
 
 CRLF = "\r\n"
-MAX_LINE = SMTP.max_line_length
+MAX_LINE: int = SMTP.max_line_length or 78
 _PLAIN_WORDS = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*\Z")
 _SIMPLE_NAME = re.compile(r"[A-Za-z0-9]+(?: [A-Za-z0-9]+)*\Z")
 _SIMPLE_ADDR = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\Z")
@@ -26,7 +26,7 @@ _BOUNDARY_STANDIN = "0" * 24
 _QP_SAFE = re.compile(rb"[\x20-\x3c\x3e-\x7e]*")
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=32768)
 def fold_slow(name: str, value: str) -> str:
     """One header line (CRLF-terminated) exactly as `EmailMessage` with the SMTP policy writes it."""
     return str(SMTP.header_factory(name, value).fold(policy=SMTP))
@@ -121,6 +121,11 @@ def _qp_line(line: bytes) -> bytes:
     a short line of safe ASCII (no `=`, no trailing blank) is its own encoding."""
     if len(line) <= MAX_LINE and _QP_SAFE.fullmatch(line) and not line.endswith(b" "):
         return line + b"\r\n"
+    return _qp_encoded(line)
+
+
+@lru_cache(maxsize=32768)
+def _qp_encoded(line: bytes) -> bytes:
     return quoprimime.body_encode(line.decode("latin-1") + "\n", MAX_LINE).replace("\n", CRLF).encode("ascii")
 
 

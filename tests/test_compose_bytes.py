@@ -65,7 +65,11 @@ def test_quoted_printable_bodies_match_the_email_package(text: str) -> None:
     assert mime.encode_body(text, "quoted-printable") == expected.replace("\n", "\r\n").encode()
 
 
-@given(st.lists(st.sampled_from(["a", "bb", " ", "  ", "-", "\t", "\n", "\u3000", "é", "x" * 90]), max_size=80).map("".join))
+@given(
+    st.lists(st.sampled_from(["a", "bb", " ", "  ", "-", "\t", "\n", "\u3000", "é", "x" * 90]), max_size=80).map(
+        "".join
+    )
+)
 def test_wrap_matches_textwrap(text: str) -> None:
     for first in (None, " 1. ", "100. "):
         expected = textwrap.fill(

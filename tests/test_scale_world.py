@@ -25,7 +25,7 @@ PAPER_ID = re.compile(r"/(?:papers|abs)/(\d{4}\.\d{5})\b")
 def _digests(maildir: Path) -> dict[str, list[EmailMessage]]:
     out: dict[str, list[EmailMessage]] = {}
     box = mailbox.Maildir(maildir, create=False)
-    for key in box.keys():
+    for key in box.iterkeys():
         msg = email.message_from_bytes(box.get_bytes(key), policy=default)
         assert isinstance(msg, EmailMessage)
         out.setdefault(parseaddr(msg["To"])[1], []).append(msg)
