@@ -155,6 +155,8 @@ def run(args: argparse.Namespace, folder: Path, port: int | None) -> None:
     )
     del planned
 
+    if args.skip_send:
+        return
     transport: Transport = SmtpTransport(settings.smtp) if port else NullTransport()
     started = time.perf_counter()
     sent = asyncio.run(pipeline.send_pending(engine, settings, transport, now))
@@ -182,6 +184,7 @@ def main() -> None:
     parser.add_argument("--transport", choices=("smtp", "null"), default="smtp")
     parser.add_argument("--raw-limit", type=int, default=5000, help="messages for the raw SMTP comparison")
     parser.add_argument("--workers", type=int, help="compose processes (default: 0 below 2,000 subscribers, else 2)")
+    parser.add_argument("--skip-send", action="store_true", help="stop after composing")
     parser.add_argument("--keep", type=Path, help="build the world in this folder and keep it")
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
