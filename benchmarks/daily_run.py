@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import resource
 import shutil
 import socket
@@ -108,9 +109,12 @@ async def raw_smtp(port: int, messages: Sequence[tuple[str, bytes]], sender: str
     await client.quit()
 
 
+def _write_world(papers: int, subscribers: int, folder: Path, tables: dict[str, dict[str, object]]) -> None:
+    write_world(build_world(papers, subscribers), folder, tables)
+
+
 def run(args: argparse.Namespace, folder: Path, port: int | None) -> None:
     started = time.perf_counter()
-    world = build_world(args.papers, args.subscribers)
     tables: dict[str, dict[str, object]] = {
         "": {"database_url": "sqlite:///digest.db", "lookback_days": 7},
         "schedule": {"send_at": "00:00", "timezone": "UTC"},
@@ -122,8 +126,15 @@ def run(args: argparse.Namespace, folder: Path, port: int | None) -> None:
         },
         "smtp": {"host": "127.0.0.1", "port": port or 25, "security": "none"},
     }
-    config = write_world(world, folder, tables)
-    del world
+    # built in a child process, so this process's peak RSS is the job's alone
+    child = multiprocessing.get_context("spawn").Process(
+        target=_write_world, args=(args.papers, args.subscribers, folder, tables)
+    )
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise SystemExit(f"building the world failed (exit {child.exitcode})")
+    config = folder / "digest.toml"
     report("world", args.subscribers, time.perf_counter() - started, papers=args.papers)
 
     started = time.perf_counter()
@@ -152,6 +163,7 @@ def run(args: argparse.Namespace, folder: Path, port: int | None) -> None:
         rank_s=round(st.rank_seconds, 2),
         render_mime_s=round(st.compose_seconds, 2),
         store_s=round(st.store_seconds, 2),
+        worker_peak_rss_mb=st.peak_rss_mb,
     )
     del planned
 

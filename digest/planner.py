@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import multiprocessing
 import os
+import resource
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -170,10 +171,12 @@ class PlanStats:
     rank_seconds: float = 0.0
     compose_seconds: float = 0.0
     store_seconds: float = 0.0
+    peak_rss_mb: float = 0.0
 
     def add(self, other: PlanStats) -> None:
-        for name in self.__slots__:
+        for name in ("digests", "rank_calls", "rank_seconds", "compose_seconds", "store_seconds"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.peak_rss_mb = max(self.peak_rss_mb, other.peak_rss_mb)
 
 
 class Planner:
@@ -288,7 +291,9 @@ def _worker_init(pool: list[Paper], spec: ComposerSpec, now: dt.datetime) -> Non
 def _worker_plan(jobs: list[Job]) -> tuple[list[store.NewDelivery], PlanStats]:
     assert _worker is not None, "worker not initialised"
     _worker.stats = PlanStats()
-    return [new_delivery(_worker.plan(job)) for job in jobs], _worker.stats
+    rows = [new_delivery(_worker.plan(job)) for job in jobs]
+    _worker.stats.peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return rows, _worker.stats
 
 
 # ---------------------------------------------------------------- the streaming run
