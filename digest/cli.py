@@ -10,6 +10,9 @@ import tempfile
 import threading
 import webbrowser
 from collections.abc import Callable
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import SMTP
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -144,14 +147,16 @@ def preview(
     planned = pipeline.preview(
         _engine(settings), settings, email, pipeline.utcnow(), digest_date=_date(date), do_fetch=not no_fetch
     )
-    message = planned.message
-    if message is None:
+    data = planned.data
+    if data is None:
         from digest.compose import Composer
 
-        message = Composer().compose(
+        data = Composer().fit(
             pipeline.digest_info(settings, planned.subscriber, planned.digest_date), [], pipeline.utcnow()
-        )
+        ).data
         err.print("[yellow]nothing matched: `send` would skip this subscriber today (send_empty is off)[/]")
+    message = message_from_bytes(data, policy=SMTP)
+    assert isinstance(message, EmailMessage)
     text_part = message.get_body(("plain",))
     html_part = message.get_body(("html",))
     text = text_part.get_content() if text_part else ""
@@ -160,7 +165,6 @@ def preview(
         payload = preview_json(planned)
         _emit(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", output)
     elif format == "eml":
-        data = bytes(message)
         if output:
             output.write_bytes(data)
             err.print(f"wrote {output}")
@@ -350,10 +354,8 @@ def send(
         fail(str(exc), 1)
     if report.fetched:
         out.print(_fetch_table(report.fetched))
-    built = sum(1 for p in report.planned if p.message is not None)
-    skipped = len(report.planned) - built
     out.print(
-        f"digests built: {built}, skipped (nothing matched): {skipped}; "
+        f"digests built: {report.built}, skipped (nothing matched): {report.skipped}; "
         f"sent: {report.sent.sent}, retrying: {report.sent.retrying}, failed: {report.sent.failed}"
     )
     if not report.ok:

@@ -10,7 +10,7 @@ caller falls back to inlining each rendered email instead.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import css_inline
 from jinja2 import BaseLoader, Environment, TemplateNotFound
@@ -76,12 +76,19 @@ class InliningLoader(BaseLoader):
     """Wraps a loader: HTML templates come out with their CSS inlined; other templates pass through.
 
     A template that `{% extends %}` a layout is inlined with the layout's `<style>` CSS, so keep
-    selectors to plain classes and elements: a fragment cannot see the layout's ancestors.
+    selectors to plain classes and elements: a fragment cannot see the layout's ancestors. `partials`
+    names templates that are pieces of a layout without extending it (template → layout), inlined the same way.
     """
 
-    def __init__(self, inner: BaseLoader, is_html: Callable[[str], bool] | None = None) -> None:
+    def __init__(
+        self,
+        inner: BaseLoader,
+        is_html: Callable[[str], bool] | None = None,
+        partials: Mapping[str, str] | None = None,
+    ) -> None:
         self.inner = inner
         self.is_html = is_html or (lambda name: name.endswith((".html", ".html.j2")))
+        self.partials = dict(partials or {})
 
     def get_source(self, environment: Environment, template: str) -> tuple[str, str | None, Callable[[], bool] | None]:
         source, filename, uptodate = self.inner.get_source(environment, template)
@@ -90,10 +97,11 @@ class InliningLoader(BaseLoader):
         if "<html" in source.lower():
             return inline_document(source, template), filename, uptodate
         parent = _EXTENDS.search(source)
-        if not parent:
+        layout_name = parent.group(1) if parent else self.partials.get(template)
+        if not layout_name:
             return source, filename, uptodate
         try:
-            layout = self.inner.get_source(environment, parent.group(1))[0]
+            layout = self.inner.get_source(environment, layout_name)[0]
         except TemplateNotFound:
             return source, filename, uptodate
         return inline_fragment(source, style_css(layout), template), filename, uptodate

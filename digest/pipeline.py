@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from email.utils import parseaddr
 
 import httpx
@@ -26,12 +25,22 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from digest import runlock, store
-from digest.compose import Composer, DigestInfo, unsubscribe_links
-from digest.config import WEEKDAYS, Settings, SubscriberConfig
+from digest.compose import Composer
+from digest.config import Settings, SubscriberConfig
 from digest.deliver import Envelope, SendResult, Transport, build_transport
 from digest.logs import event
 from digest.models import DeliveryStatus
-from digest.ranking import DocFreq, Interests, PaperIndex, RankedPaper, RankingParams, parse_keyword
+from digest.planner import (
+    Planned,
+    digest_info,
+    interests_of,
+    is_due,
+    local_now,
+    plan,
+    plan_and_record,
+    ranking_params,
+    record,
+)
 from digest.sources import SourceError, SourceResult, build_source
 from digest.sources.base import FetchContext
 from digest.sources.http import USER_AGENT
@@ -176,144 +185,19 @@ def fetch(
     return reports
 
 
-# ---------------------------------------------------------------- plan (select, rank, compose)
+# ---------------------------------------------------------------- plan (select, rank, compose): digest/planner.py
 
-
-def local_now(settings: Settings, sub: SubscriberConfig, now: dt.datetime) -> dt.datetime:
-    """The subscriber's wall-clock time at UTC `now`."""
-    return now.astimezone(settings.timezone(sub))
-
-
-def is_due(settings: Settings, sub: SubscriberConfig, now: dt.datetime) -> bool:
-    """True once the subscriber's local send time has passed today, on one of their days."""
-    local = local_now(settings, sub, now)
-    if sub.days and WEEKDAYS[local.weekday()] not in sub.days:
-        return False
-    return local.time() >= settings.send_time(sub)
-
-
-@dataclass(slots=True)
-class Planned:
-    """A digest decided for one subscriber and date: the ranked papers and the message (None when skipped)."""
-
-    subscriber: SubscriberConfig
-    digest_date: dt.date
-    ranked: list[RankedPaper]
-    message: EmailMessage | None
-
-    @property
-    def status(self) -> DeliveryStatus:
-        return DeliveryStatus.pending if self.message is not None else DeliveryStatus.skipped
-
-
-def ranking_params(settings: Settings) -> RankingParams:
-    """The `[ranking]` table as the ranking module's plain parameters."""
-    return RankingParams(**settings.ranking.model_dump(exclude={"idf_window_days"}))
-
-
-def interests_of(sub: SubscriberConfig) -> Interests:
-    return Interests(tuple(sub.keywords), tuple(sub.exclude), sub.max_papers, sub.synonyms)
-
-
-def digest_info(settings: Settings, sub: SubscriberConfig, digest_date: dt.date) -> DigestInfo:
-    url, mailto = unsubscribe_links(
-        sub.email,
-        settings.delivery.from_,
-        settings.delivery.unsubscribe_url,
-        settings.delivery.unsubscribe_secret.get_secret_value(),
-    )
-    return DigestInfo(
-        subscriber_email=sub.email,
-        subscriber_name=sub.name,
-        digest_date=digest_date,
-        interests=[parse_keyword(k)[0] for k in sub.keywords],
-        from_addr=settings.delivery.from_,
-        unsubscribe_url=url,
-        unsubscribe_mailto=mailto,
-        config_hint=settings.config_path.name if settings.config_path else "the digest config file",
-    )
-
-
-def plan(
-    conn: Connection,
-    settings: Settings,
-    composer: Composer,
-    now: dt.datetime,
-    *,
-    only: Sequence[str] | None = None,
-    digest_date: dt.date | None = None,
-) -> list[Planned]:
-    """Digests to build now: due subscribers (or the named ones, or all for an explicit date) without one today."""
-    subs = [settings.subscriber(e) for e in only] if only else list(settings.subscribers)
-    forced = bool(only) or digest_date is not None
-    wanted: list[tuple[SubscriberConfig, dt.date]] = []
-    for sub in subs:
-        if not forced and not is_due(settings, sub, now):
-            continue
-        wanted.append((sub, digest_date or local_now(settings, sub, now).date()))
-    if not wanted:
-        return []
-    by_date: dict[dt.date, list[str]] = {}
-    for sub, day in wanted:
-        by_date.setdefault(day, []).append(sub.email)
-    have = {
-        (email, day) for day, emails in by_date.items() for email in store.deliveries_on(conn, day, emails)
-    }
-    wanted = [(sub, day) for sub, day in wanted if (sub.email, day) not in have]
-    if not wanted:
-        return []
-
-    window_start = now - dt.timedelta(days=settings.lookback_days)
-    idf_days = max(settings.ranking.idf_window_days, settings.lookback_days)
-    recent = store.papers_seen_since(conn, now - dt.timedelta(days=idf_days))
-    pool = [p for p in recent if p.first_seen_at >= window_start]
-    idf = DocFreq.of_papers(recent) if len(recent) > len(pool) else None
-    index = PaperIndex(pool, ranking_params(settings), idf)
-    emails = [sub.email for sub, _ in wanted]
-    last = store.last_sent_at(conn, emails)
-    delivered = store.delivered_paper_ids(conn, emails, (p.id for p in pool if p.id is not None))
-
-    planned = []
-    for sub, day in wanted:
-        since = max(window_start, last.get(sub.email, window_start))
-        seen = delivered.get(sub.email, set())
-
-        ranked = index.rank(interests_of(sub), since=since, skip_ids=seen)
-        send_empty = settings.delivery.send_empty if sub.send_empty is None else sub.send_empty
-        fitted = composer.fit(digest_info(settings, sub, day), ranked, now) if ranked or send_empty else None
-        if fitted is None:
-            planned.append(Planned(sub, day, ranked, None))
-        else:  # papers left out to keep the email small are not recorded as sent
-            planned.append(Planned(sub, day, ranked[: fitted.shown], fitted.message))
-    return planned
-
-
-def record(conn: Connection, planned: Sequence[Planned], now: dt.datetime) -> list[int]:
-    """Store planned digests in the outbox (pending with exact bytes, or skipped) with their items."""
-    rows = []
-    for p in planned:
-        rows.append(
-            store.NewDelivery(
-                subscriber=p.subscriber.email,
-                digest_date=p.digest_date,
-                status=p.status,
-                message_id=p.message["Message-ID"] if p.message is not None else None,
-                message=bytes(p.message) if p.message is not None else None,
-                items=[
-                    store.NewItem(r.paper.id or 0, rank, round(r.score, 6), [m.term for m in r.matched])
-                    for rank, r in enumerate(p.ranked, start=1)
-                ],
-            )
-        )
-        event(
-            log,
-            "planned",
-            subscriber=p.subscriber.email,
-            date=p.digest_date.isoformat(),
-            status=p.status.value,
-            papers=len(p.ranked),
-        )
-    return store.insert_deliveries(conn, rows, now)
+__all__ = [
+    "Planned",
+    "digest_info",
+    "interests_of",
+    "is_due",
+    "local_now",
+    "plan",
+    "plan_and_record",
+    "ranking_params",
+    "record",
+]
 
 
 # ---------------------------------------------------------------- send
@@ -516,8 +400,10 @@ async def send_pending(
 @dataclass(slots=True)
 class RunReport:
     fetched: list[FetchReport] = field(default_factory=list)
-    planned: list[Planned] = field(default_factory=list)
+    planned: list[Planned] = field(default_factory=list)  # the first planner.KEEP_PLANNED; counts cover all
     sent: SendReport = field(default_factory=SendReport)
+    built: int = 0
+    skipped: int = 0
 
     @property
     def ok(self) -> bool:
@@ -556,9 +442,10 @@ def run_once(
             if failed:
                 event(log, "building_with_failed_sources", logging.WARNING, sources=",".join(failed))
         if planning:
-            with engine.begin() as conn:
-                report.planned = plan(conn, settings, composer or Composer(), now, only=only, digest_date=digest_date)
-                record(conn, report.planned, now)
+            planned = plan_and_record(
+                engine, settings, composer or Composer(), now, only=only, digest_date=digest_date
+            )
+            report.planned, report.built, report.skipped = planned.planned, planned.built, planned.skipped
     if stop and stop.is_set():
         return report
     transport = transport or build_transport(settings)

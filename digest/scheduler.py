@@ -136,14 +136,14 @@ class DailyJob:
                 stop=self.stop,
                 plan_wait=False,
             )
-            planned = sum(1 for p in report.planned if p.message is not None)
+            planned = report.built
             if planned or report.sent.sent or report.sent.failed or report.sent.retrying:
                 event(
                     log,
                     "tick",
                     logging.WARNING if not report.ok else logging.INFO,
                     planned=planned,
-                    skipped=len(report.planned) - planned,
+                    skipped=report.skipped,
                     sent=report.sent.sent,
                     retrying=report.sent.retrying,
                     failed=report.sent.failed,

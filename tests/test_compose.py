@@ -518,8 +518,11 @@ def _events(html: str) -> list[tuple[str, ...]]:
 
 def test_css_is_inlined_once_at_load_and_matches_per_email_inlining(composer: Composer) -> None:
     assert composer.inline_mode == "load"
-    source = composer.env.loader.get_source(composer.env, "digest.html.j2")[0]  # type: ignore[union-attr]
-    assert 'class="summary" style="' in source, "the loaded template itself carries the inlined styles"
+    loader = composer.env.loader
+    assert loader is not None
+    assert 'class="paper" style="' in loader.get_source(composer.env, "digest.html.j2")[0]
+    source = loader.get_source(composer.env, "paper.html.j2")[0]
+    assert 'class="summary" style="' in source, "the loaded paper partial itself carries the inlined styles"
     _, html = parts(parse(composer.compose(info(), fixture_papers(), NOW)))
     style_blocks = re.findall(r"<style[^>]*>(.*?)</style>", html, flags=re.DOTALL)
     assert len(style_blocks) == 1

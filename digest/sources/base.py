@@ -15,6 +15,7 @@ import httpx
 from digest.models import PaperRecord
 
 _WS = re.compile(r"\s+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class SourceError(Exception):
@@ -65,10 +66,11 @@ class Source(Protocol):
 
 
 def clean_text(value: Any, *, limit: int | None = None) -> str:
-    """Collapse hard-wrapped white space (and drop NULs) in a title or abstract; '' for non-strings."""
+    """Collapse hard-wrapped white space, drop NULs and lone surrogates (JSON can carry `"\\ud800"`, which no
+    encoder accepts) in a title or abstract; '' for non-strings."""
     if not isinstance(value, str):
         return ""
-    text = _WS.sub(" ", value.replace("\x00", " ")).strip()
+    text = _WS.sub(" ", _SURROGATE.sub("\ufffd", value.replace("\x00", " "))).strip()
     return text[:limit] if limit is not None else text
 
 

@@ -63,6 +63,7 @@ HOSTILE = [
     "not an object",
     None,
     [1, 2, 3],
+    item("Mamba lone \ud800 surrogate", "mamba \udfff"),
     item("Mamba good paper", "A fine mamba state space paper.", id="2401.99999", upvotes=3),
 ]
 

@@ -1,0 +1,212 @@
+"""The daily job at scale: a realistic world in a temp dir, run through the real code path, timed per phase.
+
+Run from the repository root:
+    .venv/bin/python -m benchmarks.daily_run --subscribers 1000 [--papers 2000] [--transport smtp|null]
+Prints one JSON line per phase (world, config, fetch, compose, send and, with smtp, raw_smtp for comparison):
+items, seconds, items/s and the peak RSS so far (MB) of this process and of its child processes.
+`--transport smtp` sends to a local sink: Debian's `smtp-sink` (postfix) when installed, else aiosmtpd.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import aiosmtplib
+
+from benchmarks.world import build_world, write_world
+from digest import pipeline, store
+from digest.compose import Composer
+from digest.config import load_config
+from digest.deliver import Envelope, SendResult, SmtpTransport, Transport
+from digest.planner import default_workers
+
+SECRET = "benchmark-unsubscribe-secret"
+
+
+class NullTransport:
+    """Accepts every message without sending it: isolates composing and storing from the network."""
+
+    async def send(self, batch: Sequence[Envelope]) -> list[SendResult]:
+        return [SendResult(env.delivery_id, True) for env in batch]
+
+    async def close(self) -> None:
+        return None
+
+
+def _peak_mb(who: int) -> float:
+    return round(resource.getrusage(who).ru_maxrss / 1024, 1)
+
+
+def report(phase: str, items: int, seconds: float, **extra: object) -> None:
+    line = {
+        "phase": phase,
+        "items": items,
+        "seconds": round(seconds, 3),
+        "items_per_s": round(items / seconds, 1) if seconds > 0 else None,
+        "peak_rss_mb": _peak_mb(resource.RUSAGE_SELF),
+        "children_peak_rss_mb": _peak_mb(resource.RUSAGE_CHILDREN),
+        **extra,
+    }
+    print(json.dumps(line), flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"SMTP sink exited with {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"SMTP sink did not listen on port {port}")
+
+
+@contextlib.contextmanager
+def smtp_sink() -> Iterator[tuple[int, str]]:
+    """A local SMTP server that accepts and discards everything: (port, which one)."""
+    port = _free_port()
+    sink = shutil.which("smtp-sink") or ("/usr/sbin/smtp-sink" if Path("/usr/sbin/smtp-sink").exists() else None)
+    if sink:
+        cmd = [sink, "-u", "nobody", f"127.0.0.1:{port}", "256"]
+        kind = "smtp-sink"
+    else:
+        cmd = [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Sink"]
+        kind = "aiosmtpd"
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_listening(port, proc)
+        yield port, kind
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def raw_smtp(port: int, messages: Sequence[tuple[str, bytes]], sender: str) -> None:
+    """The floor for the send phase: one connection, one sendmail after another, nothing recorded."""
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, use_tls=False)
+    await client.connect()
+    for rcpt, data in messages:
+        await client.sendmail(sender, [rcpt], data)
+    await client.quit()
+
+
+def _write_world(papers: int, subscribers: int, folder: Path, tables: dict[str, dict[str, object]]) -> None:
+    write_world(build_world(papers, subscribers), folder, tables)
+
+
+def run(args: argparse.Namespace, folder: Path, port: int | None) -> None:
+    started = time.perf_counter()
+    tables: dict[str, dict[str, object]] = {
+        "": {"database_url": "sqlite:///digest.db", "lookback_days": 7},
+        "schedule": {"send_at": "00:00", "timezone": "UTC"},
+        "delivery": {
+            "transport": "smtp" if port else "maildir",
+            "from": "Daily Papers <papers@example.org>",
+            "unsubscribe_url": "https://papers.example.org/unsubscribe?email={email}&token={token}",
+            "unsubscribe_secret": SECRET,
+        },
+        "smtp": {"host": "127.0.0.1", "port": port or 25, "security": "none"},
+    }
+    # built in a child process, so this process's peak RSS is the job's alone
+    child = multiprocessing.get_context("spawn").Process(
+        target=_write_world, args=(args.papers, args.subscribers, folder, tables)
+    )
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise SystemExit(f"building the world failed (exit {child.exitcode})")
+    config = folder / "digest.toml"
+    report("world", args.subscribers, time.perf_counter() - started, papers=args.papers)
+
+    started = time.perf_counter()
+    settings = load_config(config)
+    engine = store.open_engine(settings.database_url)
+    report("config", len(settings.subscribers), time.perf_counter() - started)
+
+    now = pipeline.utcnow()
+    started = time.perf_counter()
+    fetched = pipeline.fetch(engine, settings, now)
+    report("fetch", sum(r.counts.seen for r in fetched), time.perf_counter() - started)
+
+    started = time.perf_counter()
+    workers = default_workers(len(settings.subscribers)) if args.workers is None else args.workers
+    planned = pipeline.plan_and_record(engine, settings, Composer(), now, workers=workers)
+    built, skipped = planned.built, planned.skipped
+    st = planned.stats
+    report(
+        "compose",
+        built + skipped,
+        time.perf_counter() - started,
+        built=built,
+        skipped=skipped,
+        workers=workers,
+        rank_calls=st.rank_calls,
+        rank_s=round(st.rank_seconds, 2),
+        render_mime_s=round(st.compose_seconds, 2),
+        store_s=round(st.store_seconds, 2),
+        worker_peak_rss_mb=st.peak_rss_mb,
+    )
+    del planned
+
+    if args.skip_send:
+        return
+    transport: Transport = SmtpTransport(settings.smtp) if port else NullTransport()
+    started = time.perf_counter()
+    sent = asyncio.run(pipeline.send_pending(engine, settings, transport, now))
+    asyncio.run(transport.close())
+    report("send", sent.sent, time.perf_counter() - started, transport=args.transport, failed=sent.failed)
+
+    if port:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                store.delivery_t.select()
+                .with_only_columns(store.delivery_t.c.subscriber, store.delivery_t.c.message)
+                .where(store.delivery_t.c.message.is_not(None))
+                .limit(min(args.raw_limit, built))
+            ).all()
+        sample = [(r[0], r[1]) for r in rows]
+        started = time.perf_counter()
+        asyncio.run(raw_smtp(port, sample, "papers@example.org"))
+        report("raw_smtp", len(sample), time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--papers", type=int, default=2000)
+    parser.add_argument("--transport", choices=("smtp", "null"), default="smtp")
+    parser.add_argument("--raw-limit", type=int, default=5000, help="messages for the raw SMTP comparison")
+    parser.add_argument("--workers", type=int, help="compose processes (default: 0 below 2,000 subscribers, else 2)")
+    parser.add_argument("--skip-send", action="store_true", help="stop after composing")
+    parser.add_argument("--keep", type=Path, help="build the world in this folder and keep it")
+    args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        folder = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="digest-bench-")))
+        port = None
+        if args.transport == "smtp":
+            port, kind = stack.enter_context(smtp_sink())
+            print(json.dumps({"smtp_sink": kind, "port": port}), flush=True)
+        run(args, folder, port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,426 @@
+"""Which digests to build now, and building them: select due subscribers, rank, compose, into outbox rows.
+
+Subscribers are taken in chunks, each chunk read and recorded in its own short transaction, so memory
+stays flat however many there are. The ranking index caches each distinct keyword's matches, so a
+subscriber costs only the merge of their keywords' hits, and large runs compose in a process pool: the main process
+only reads and writes the database, the workers rank and render.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import multiprocessing
+import os
+import resource
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import SMTP
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy import Connection, Engine
+
+from digest import store
+from digest.compose import Composer, DigestInfo, unsubscribe_links
+from digest.config import WEEKDAYS, Settings, SubscriberConfig
+from digest.logs import event
+from digest.models import DeliveryStatus, Paper
+from digest.ranking import DocFreq, Interests, PaperIndex, RankedPaper, RankingParams, parse_keyword
+
+log = logging.getLogger("digest.pipeline")
+
+PLAN_CHUNK = 500
+POOL_MIN_SUBSCRIBERS = 2000
+KEEP_PLANNED = 100
+
+
+def local_now(settings: Settings, sub: SubscriberConfig, now: dt.datetime) -> dt.datetime:
+    """The subscriber's wall-clock time at UTC `now`."""
+    return now.astimezone(settings.timezone(sub))
+
+
+def is_due(settings: Settings, sub: SubscriberConfig, now: dt.datetime) -> bool:
+    """True once the subscriber's local send time has passed today, on one of their days."""
+    local = local_now(settings, sub, now)
+    if sub.days and WEEKDAYS[local.weekday()] not in sub.days:
+        return False
+    return local.time() >= settings.send_time(sub)
+
+
+@dataclass(slots=True)
+class Planned:
+    """A digest decided for one subscriber and date: the ranked papers and the message bytes (None when skipped)."""
+
+    subscriber: SubscriberConfig
+    digest_date: dt.date
+    ranked: list[RankedPaper]
+    data: bytes | None = None
+    message_id: str | None = None
+
+    @property
+    def status(self) -> DeliveryStatus:
+        return DeliveryStatus.pending if self.data is not None else DeliveryStatus.skipped
+
+    @property
+    def message(self) -> EmailMessage | None:
+        """The message parsed back from its bytes (previews; the outbox stores `data` as is)."""
+        if self.data is None:
+            return None
+        msg = message_from_bytes(self.data, policy=SMTP)
+        assert isinstance(msg, EmailMessage)
+        return msg
+
+
+def ranking_params(settings: Settings) -> RankingParams:
+    """The `[ranking]` table as the ranking module's plain parameters."""
+    return RankingParams(**settings.ranking.model_dump(exclude={"idf_window_days"}))
+
+
+def candidate_pool(conn: Connection, settings: Settings, now: dt.datetime) -> tuple[list[Paper], DocFreq | None]:
+    """Papers first seen within the lookback window, and document frequencies over the wider idf window
+    (None when the two windows hold the same papers)."""
+    window_start = now - dt.timedelta(days=settings.lookback_days)
+    idf_days = max(settings.ranking.idf_window_days, settings.lookback_days)
+    recent = store.papers_seen_since(conn, now - dt.timedelta(days=idf_days))
+    pool = [p for p in recent if p.first_seen_at >= window_start]
+    return pool, (DocFreq.of_papers(recent) if len(recent) > len(pool) else None)
+
+
+def interests_of(sub: SubscriberConfig) -> Interests:
+    return Interests(tuple(sub.keywords), tuple(sub.exclude), sub.max_papers, sub.synonyms)
+
+
+def digest_info(settings: Settings, sub: SubscriberConfig, digest_date: dt.date) -> DigestInfo:
+    url, mailto = unsubscribe_links(
+        sub.email,
+        settings.delivery.from_,
+        settings.delivery.unsubscribe_url,
+        settings.delivery.unsubscribe_secret.get_secret_value(),
+    )
+    return DigestInfo(
+        subscriber_email=sub.email,
+        subscriber_name=sub.name,
+        digest_date=digest_date,
+        interests=[parse_keyword(k)[0] for k in sub.keywords],
+        from_addr=settings.delivery.from_,
+        unsubscribe_url=url,
+        unsubscribe_mailto=mailto,
+        config_hint=settings.config_path.name if settings.config_path else "the digest config file",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One digest to build, as plain values a worker process can take: who, for which day, and what they
+    may still receive (papers first seen since `since` and not among `seen`)."""
+
+    subscriber: SubscriberConfig
+    digest_date: dt.date
+    since: dt.datetime
+    seen: frozenset[int]
+    info: DigestInfo
+    send_empty: bool
+
+
+def wanted(
+    conn: Connection,
+    settings: Settings,
+    subs: Iterable[SubscriberConfig],
+    now: dt.datetime,
+    *,
+    forced: bool = False,
+    digest_date: dt.date | None = None,
+) -> list[tuple[SubscriberConfig, dt.date]]:
+    """The subscribers (of these) due now, or all when `forced`, who have no delivery for their date yet."""
+    due = [
+        (sub, digest_date or local_now(settings, sub, now).date())
+        for sub in subs
+        if forced or is_due(settings, sub, now)
+    ]
+    by_date: dict[dt.date, list[str]] = {}
+    for sub, day in due:
+        by_date.setdefault(day, []).append(sub.email)
+    have = {(email, day) for day, emails in by_date.items() for email in store.deliveries_on(conn, day, emails)}
+    return [(sub, day) for sub, day in due if (sub.email, day) not in have]
+
+
+def jobs_for(
+    conn: Connection,
+    settings: Settings,
+    todo: Sequence[tuple[SubscriberConfig, dt.date]],
+    pool_ids: Sequence[int],
+    now: dt.datetime,
+) -> list[Job]:
+    """What each wanted subscriber may receive: since their last digest (within the lookback), minus what
+    a sent or pending digest already holds."""
+    window_start = now - dt.timedelta(days=settings.lookback_days)
+    emails = [sub.email for sub, _ in todo]
+    last = store.last_sent_at(conn, emails)
+    delivered = store.delivered_paper_ids(conn, emails, pool_ids)
+    return [
+        Job(
+            sub,
+            day,
+            max(window_start, last.get(sub.email, window_start)),
+            frozenset(delivered.get(sub.email, ())),
+            digest_info(settings, sub, day),
+            settings.delivery.send_empty if sub.send_empty is None else sub.send_empty,
+        )
+        for sub, day in todo
+    ]
+
+
+@dataclass(slots=True)
+class PlanStats:
+    """Where planning time went (seconds summed over processes), and how often ranking was really run."""
+
+    digests: int = 0
+    rank_calls: int = 0
+    rank_seconds: float = 0.0
+    compose_seconds: float = 0.0
+    store_seconds: float = 0.0
+    peak_rss_mb: float = 0.0
+
+    def add(self, other: PlanStats) -> None:
+        for name in ("digests", "rank_calls", "rank_seconds", "compose_seconds", "store_seconds"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.peak_rss_mb = max(self.peak_rss_mb, other.peak_rss_mb)
+
+
+class Planner:
+    """Ranks and composes digests against one day's candidate pool, sharing work between subscribers."""
+
+    def __init__(
+        self,
+        pool: Sequence[Paper],
+        composer: Composer,
+        now: dt.datetime,
+        params: RankingParams | None = None,
+        idf: DocFreq | None = None,
+    ) -> None:
+        self.index = PaperIndex(pool, params, idf)
+        self.composer = composer
+        self.now = now
+        self.stats = PlanStats()
+
+    def plan(self, job: Job) -> Planned:
+        started = time.perf_counter()
+        self.stats.rank_calls += 1
+        ranked = self.index.rank(interests_of(job.subscriber), since=job.since, skip_ids=job.seen)
+        ranked_at = time.perf_counter()
+        self.stats.digests += 1
+        self.stats.rank_seconds += ranked_at - started
+        if not ranked and not job.send_empty:
+            return Planned(job.subscriber, job.digest_date, ranked)
+        fitted = self.composer.fit(job.info, ranked, self.now)
+        self.stats.compose_seconds += time.perf_counter() - ranked_at
+        # papers left out to keep the email small are not recorded as sent
+        return Planned(job.subscriber, job.digest_date, ranked[: fitted.shown], fitted.data, fitted.message_id)
+
+
+def new_delivery(p: Planned) -> store.NewDelivery:
+    """A planned digest as an outbox row: pending with its exact bytes, or skipped, with its items."""
+    return store.NewDelivery(
+        subscriber=p.subscriber.email,
+        digest_date=p.digest_date,
+        status=p.status,
+        message_id=p.message_id,
+        message=p.data,
+        items=[
+            store.NewItem(r.paper.id or 0, rank, round(r.score, 6), [m.term for m in r.matched])
+            for rank, r in enumerate(p.ranked, start=1)
+        ],
+    )
+
+
+def record_rows(conn: Connection, rows: Sequence[store.NewDelivery], now: dt.datetime) -> list[int]:
+    """Insert outbox rows (one statement for deliveries, one for items) and log each."""
+    for row in rows:
+        event(
+            log,
+            "planned",
+            subscriber=row.subscriber,
+            date=row.digest_date.isoformat(),
+            status=row.status.value,
+            papers=len(row.items),
+        )
+    return store.insert_deliveries(conn, rows, now)
+
+
+# ---------------------------------------------------------------- worker processes
+
+_worker: Planner | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ComposerSpec:
+    """How to rebuild the caller's Composer in a worker process."""
+
+    directory: Path
+    inline: Literal["load", "render"]
+    max_bytes: int
+
+    @classmethod
+    def of(cls, composer: Composer) -> ComposerSpec:
+        return cls(composer.directory, composer.inline_mode, composer.max_bytes)
+
+    def build(self) -> Composer:
+        return Composer(self.directory, inline=self.inline, max_bytes=self.max_bytes)
+
+
+def _worker_init(
+    pool: list[Paper], spec: ComposerSpec, now: dt.datetime, params: RankingParams, idf: DocFreq | None
+) -> None:
+    global _worker
+    _worker = Planner(pool, spec.build(), now, params, idf)
+
+
+def _worker_plan(jobs: list[Job]) -> tuple[list[store.NewDelivery], PlanStats]:
+    assert _worker is not None, "worker not initialised"
+    _worker.stats = PlanStats()
+    rows = [new_delivery(_worker.plan(job)) for job in jobs]
+    _worker.stats.peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return rows, _worker.stats
+
+
+# ---------------------------------------------------------------- the streaming run
+
+
+@dataclass(slots=True)
+class PlanReport:
+    """What a planning pass stored: counts of all digests, details of the first `KEEP_PLANNED`."""
+
+    built: int = 0
+    skipped: int = 0
+    planned: list[Planned] = field(default_factory=list)
+    stats: PlanStats = field(default_factory=PlanStats)
+
+
+def default_workers(subscribers: int) -> int:
+    """Worker processes for composing: none for small runs (start-up costs more than it saves), else up
+    to two (`DIGEST_WORKERS` overrides; 0 composes in this process)."""
+    env = os.environ.get("DIGEST_WORKERS", "").strip()
+    if env.isdigit():
+        return int(env)
+    if subscribers < POOL_MIN_SUBSCRIBERS:
+        return 0
+    return max(min(2, (os.cpu_count() or 1)), 1)
+
+
+def _chunks(subs: Sequence[SubscriberConfig], size: int) -> Iterator[Sequence[SubscriberConfig]]:
+    for start in range(0, len(subs), size):
+        yield subs[start : start + size]
+
+
+def plan_and_record(
+    engine: Engine,
+    settings: Settings,
+    composer: Composer,
+    now: dt.datetime,
+    *,
+    only: Sequence[str] | None = None,
+    digest_date: dt.date | None = None,
+    workers: int | None = None,
+    chunk: int = PLAN_CHUNK,
+) -> PlanReport:
+    """Build and store every digest due now, chunk by chunk (each chunk one transaction), in worker
+    processes when there are many."""
+    subs = [settings.subscriber(e) for e in only] if only else settings.subscribers
+    forced = bool(only) or digest_date is not None
+    workers = default_workers(len(subs)) if workers is None else workers
+    report = PlanReport()
+    params = ranking_params(settings)
+    with engine.connect() as conn:
+        pool, idf = candidate_pool(conn, settings, now)
+    pool_ids = [p.id for p in pool if p.id is not None]
+
+    def store_rows(rows: list[store.NewDelivery], planned: list[Planned] | None = None) -> None:
+        started = time.perf_counter()
+        with engine.begin() as conn:
+            record_rows(conn, rows, now)
+        report.stats.store_seconds += time.perf_counter() - started
+        built = sum(1 for r in rows if r.message is not None)
+        report.built += built
+        report.skipped += len(rows) - built
+        if planned and len(report.planned) < KEEP_PLANNED:
+            report.planned.extend(planned[: KEEP_PLANNED - len(report.planned)])
+
+    def jobs(part: Sequence[SubscriberConfig]) -> list[Job]:
+        with engine.connect() as conn:
+            todo = wanted(conn, settings, part, now, forced=forced, digest_date=digest_date)
+            return jobs_for(conn, settings, todo, pool_ids, now) if todo else []
+
+    if workers <= 0:
+        planner: Planner | None = None
+        for part in _chunks(subs, chunk):
+            batch = jobs(part)
+            if batch:
+                planner = planner or Planner(pool, composer, now, params, idf)
+                planned = [planner.plan(job) for job in batch]
+                store_rows([new_delivery(p) for p in planned], planned)
+        if planner is not None:
+            report.stats.add(planner.stats)
+        return report
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=context,
+        initializer=_worker_init,
+        initargs=(pool, ComposerSpec.of(composer), now, params, idf),
+    ) as executor:
+        in_flight: deque[Future[tuple[list[store.NewDelivery], PlanStats]]] = deque()
+
+        def collect() -> None:
+            rows, stats = in_flight.popleft().result()
+            report.stats.add(stats)
+            store_rows(rows)
+
+        for part in _chunks(subs, chunk):
+            batch = jobs(part)
+            if batch:
+                in_flight.append(executor.submit(_worker_plan, batch))
+            while len(in_flight) > 2 * workers:
+                collect()
+        while in_flight:
+            collect()
+    return report
+
+
+def plan(
+    conn: Connection,
+    settings: Settings,
+    composer: Composer,
+    now: dt.datetime,
+    *,
+    only: Sequence[str] | None = None,
+    digest_date: dt.date | None = None,
+) -> list[Planned]:
+    """Digests to build now, built but not stored: due subscribers (or the named ones, or all for an
+    explicit date) without one today. Reads through `conn`, so a caller's transaction sees its own writes."""
+    subs = [settings.subscriber(e) for e in only] if only else settings.subscribers
+    forced = bool(only) or digest_date is not None
+    planner: Planner | None = None
+    pool_ids: list[int] = []
+    planned: list[Planned] = []
+    for part in _chunks(subs, PLAN_CHUNK):
+        todo = wanted(conn, settings, part, now, forced=forced, digest_date=digest_date)
+        if not todo:
+            continue
+        if planner is None:
+            pool, idf = candidate_pool(conn, settings, now)
+            pool_ids = [p.id for p in pool if p.id is not None]
+            planner = Planner(pool, composer, now, ranking_params(settings), idf)
+        planned.extend(planner.plan(job) for job in jobs_for(conn, settings, todo, pool_ids, now))
+    return planned
+
+
+def record(conn: Connection, planned: Sequence[Planned], now: dt.datetime) -> list[int]:
+    """Store planned digests in the outbox (pending with exact bytes, or skipped) with their items."""
+    return record_rows(conn, [new_delivery(p) for p in planned], now)

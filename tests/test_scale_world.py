@@ -1,0 +1,73 @@
+"""The benchmark's world and the real job agree: whoever has a matching paper gets exactly one digest,
+and a digest holds only papers that match its reader's keywords (found here by brute force)."""
+
+from __future__ import annotations
+
+import email
+import mailbox
+import re
+from email.message import EmailMessage
+from email.policy import default
+from email.utils import parseaddr
+from pathlib import Path
+
+import pytest
+
+from benchmarks.world import Subscriber, build_world, expected_matches, related_papers, write_world
+from digest import pipeline, store
+from digest.config import load_config
+from tests.helpers import corpus_files, utc
+
+NOW = utc(2026, 11, 23, 9, 0)
+PAPER_ID = re.compile(r"/(?:papers|abs)/(\d{4}\.\d{5})\b")
+
+
+def _digests(maildir: Path) -> dict[str, list[EmailMessage]]:
+    out: dict[str, list[EmailMessage]] = {}
+    box = mailbox.Maildir(maildir, create=False)
+    for key in box.iterkeys():
+        msg = email.message_from_bytes(box.get_bytes(key), policy=default)
+        assert isinstance(msg, EmailMessage)
+        out.setdefault(parseaddr(msg["To"])[1], []).append(msg)
+    return out
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_every_matching_subscriber_gets_one_digest_of_matching_papers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: str
+) -> None:
+    corpus_files()
+    monkeypatch.setenv("DIGEST_WORKERS", workers)
+    world = build_world(papers=300, subscribers=60, day=NOW.date())
+    world.subscribers.append(Subscriber("nobody@example.org", "No Match", ("zebrafish husbandry",)))
+    config = write_world(
+        world,
+        tmp_path,
+        {
+            "": {"database_url": "sqlite:///digest.db"},
+            "schedule": {"send_at": "07:00"},
+            "delivery": {"maildir": "mail", "from": "Daily Papers <papers@example.org>"},
+        },
+    )
+    settings = load_config(config)
+    report = pipeline.run_once(store.open_engine(settings.database_url), settings, NOW)
+
+    expected = expected_matches(world)
+    related = related_papers(world)
+    with_match = {e for e, ids in expected.items() if ids}
+    maybe = {e for e, ids in related.items() if ids}
+    assert len(with_match) > 0 and len(maybe) < len(world.subscribers), "the world has readers with and without matches"
+    digests = _digests(tmp_path / "mail")
+    assert with_match <= set(digests) <= maybe
+    assert report.ok and report.built == len(digests)
+    assert report.skipped == len(world.subscribers) - len(digests)
+    by_email = {s.email: s for s in world.subscribers}
+    for address, messages in digests.items():
+        assert len(messages) == 1, f"{address} got {len(messages)} digests"
+        text = messages[0].get_body(("plain",))
+        assert text is not None
+        shown = set(PAPER_ID.findall(str(text.get_content())))
+        assert shown, f"{address}'s digest lists no papers"
+        assert shown <= related[address], f"{address} got papers matching none of their keywords"
+        assert expected[address] <= shown or len(shown) == by_email[address].max_papers, "a full match was left out"
+        assert len(shown) <= by_email[address].max_papers
