@@ -30,7 +30,7 @@ from benchmarks.world import build_world, write_world
 from digest import pipeline, store
 from digest.compose import Composer
 from digest.config import load_config
-from digest.deliver import Envelope, SendResult, SmtpTransport, Transport
+from digest.deliver import Envelope, ResultSink, SendResult, SmtpTransport, Transport
 from digest.planner import default_workers
 
 SECRET = "benchmark-unsubscribe-secret"
@@ -39,8 +39,14 @@ SECRET = "benchmark-unsubscribe-secret"
 class NullTransport:
     """Accepts every message without sending it: isolates composing and storing from the network."""
 
-    async def send(self, batch: Sequence[Envelope]) -> list[SendResult]:
-        return [SendResult(env.delivery_id, True) for env in batch]
+    async def send(
+        self, batch: Sequence[Envelope], on_result: ResultSink | None = None, stop: object = None
+    ) -> list[SendResult]:
+        results = [SendResult(env.delivery_id, True) for env in batch]
+        if on_result is not None:
+            for result in results:
+                on_result(result)
+        return results
 
     async def close(self) -> None:
         return None

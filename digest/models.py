@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
-from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 SCHEMA_VERSION = 1
@@ -107,7 +107,12 @@ class Sighting(SQLModel, table=True):
 class Delivery(SQLModel, table=True):
     """One subscriber's digest for one local date: the outbox row, holding the exact bytes to send."""
 
-    __table_args__ = (UniqueConstraint("subscriber", "digest_date", name="uq_delivery_subscriber_date"),)
+    __table_args__ = (
+        UniqueConstraint("subscriber", "digest_date", name="uq_delivery_subscriber_date"),
+        # Covers the outbox query (what is due, oldest first) so it never reads past the message bytes,
+        # which SQLite stores before created_at/next_attempt_at in each row.
+        Index("ix_delivery_outbox", "status", "created_at", "id", "next_attempt_at", "claimed_until"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     subscriber: str = Field(index=True, max_length=320)

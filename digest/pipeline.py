@@ -254,7 +254,7 @@ class OutcomeWriter:
         self.min_interval = min_interval
         self.report = SendReport()
         self.error: store.StoreError | None = None
-        self.outgoing: dict[int, store.Outgoing] = {}
+        self.outgoing: dict[int, tuple[str, int]] = {}  # delivery id → (subscriber, attempts so far)
         self._waiting: list[SendResult] = []
         self._wake = asyncio.Event()
         self._closing = asyncio.Event()
@@ -289,7 +289,7 @@ class OutcomeWriter:
 
     def _write(self, results: list[SendResult]) -> None:
         outcomes = [
-            outcome_for(self.settings, r, self.outgoing[r.delivery_id].attempts + 1, self.now) for r in results
+            outcome_for(self.settings, r, self.outgoing[r.delivery_id][1] + 1, self.now) for r in results
         ]
         try:
             with self.engine.begin() as conn:
@@ -305,7 +305,8 @@ class OutcomeWriter:
         for o in outcomes:
             status = o.status.value if o.status is not DeliveryStatus.pending else "retry"
             level = logging.INFO if o.status is DeliveryStatus.sent and not o.error else logging.WARNING
-            event(log, "send", level, subscriber=self.outgoing[o.delivery_id].subscriber, status=status, error=o.error)
+            subscriber, _ = self.outgoing.pop(o.delivery_id)
+            event(log, "send", level, subscriber=subscriber, status=status, error=o.error)
             if o.status is DeliveryStatus.sent:
                 self.report.sent += 1
             elif o.status is DeliveryStatus.failed:
@@ -374,7 +375,7 @@ async def send_pending(
                     await asyncio.to_thread(release, [o.id for o in batch])
                 break
             next_batch = asyncio.create_task(asyncio.to_thread(claim))  # claimed while this batch sends
-            writer.outgoing.update((o.id, o) for o in batch)
+            writer.outgoing.update((o.id, (o.subscriber, o.attempts)) for o in batch)
             envelopes = [Envelope(o.id, sender, o.subscriber, o.message) for o in batch]
             results = await transport.send(envelopes, on_result=writer.add, stop=stop)
             answered = {r.delivery_id for r in results}
