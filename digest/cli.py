@@ -110,8 +110,7 @@ def main_options(
     """Run `digest COMMAND --help` for a command's options."""
     if smtp_password is not None:
         fail(
-            "a password on the command line is visible to every user of this machine; "
-            "set DIGEST_SMTP__PASSWORD instead"
+            "a password on the command line is visible to every user of this machine; set DIGEST_SMTP__PASSWORD instead"
         )
     ctx.ensure_object(dict).update(config=config, verbose=verbose)
 
@@ -120,16 +119,10 @@ def main_options(
 @database_errors
 def preview(
     ctx: typer.Context,
-    subscriber: Annotated[
-        str | None, typer.Option(help="Whose digest (default: the first subscriber).")
-    ] = None,
-    date: Annotated[
-        str | None, typer.Option(help="Digest date, YYYY-MM-DD (default: their local today).")
-    ] = None,
+    subscriber: Annotated[str | None, typer.Option(help="Whose digest (default: the first subscriber).")] = None,
+    date: Annotated[str | None, typer.Option(help="Digest date, YYYY-MM-DD (default: their local today).")] = None,
     format: Annotated[str, typer.Option("--format", "-f", help="text | html | json | eml")] = "text",
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write here instead of the terminal.")
-    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of the terminal.")] = None,
     open_: Annotated[bool, typer.Option("--open", help="Open the HTML version in a browser.")] = False,
     no_fetch: Annotated[bool, typer.Option("--no-fetch", help="Use only papers already stored.")] = False,
 ) -> None:
@@ -151,9 +144,11 @@ def preview(
     if data is None:
         from digest.compose import Composer
 
-        data = Composer().fit(
-            pipeline.digest_info(settings, planned.subscriber, planned.digest_date), [], pipeline.utcnow()
-        ).data
+        data = (
+            Composer()
+            .fit(pipeline.digest_info(settings, planned.subscriber, planned.digest_date), [], pipeline.utcnow())
+            .data
+        )
         err.print("[yellow]nothing matched: `send` would skip this subscriber today (send_empty is off)[/]")
     message = message_from_bytes(data, policy=SMTP)
     assert isinstance(message, EmailMessage)
@@ -241,9 +236,7 @@ def _fetch_table(reports: list[pipeline.FetchReport]) -> Table:
 @database_errors
 def fetch(
     ctx: typer.Context,
-    source: Annotated[
-        list[str] | None, typer.Option("--source", help="Only this source (repeatable).")
-    ] = None,
+    source: Annotated[list[str] | None, typer.Option("--source", help="Only this source (repeatable).")] = None,
 ) -> None:
     """Poll sources into the store and show what each brought."""
     settings = _settings(ctx)
@@ -280,9 +273,7 @@ def send(
     date: Annotated[
         str | None, typer.Option(help="Build digests for this date (all subscribers count as due).")
     ] = None,
-    subscriber: Annotated[
-        list[str] | None, typer.Option(help="Only this subscriber, due or not (repeatable).")
-    ] = None,
+    subscriber: Annotated[list[str] | None, typer.Option(help="Only this subscriber, due or not (repeatable).")] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be sent; record and send nothing.")
     ] = False,
@@ -416,9 +407,7 @@ def run(
     stop = threading.Event()
     with _run_lock(settings, engine, "digest run"):
         install_stop_handlers(stop)
-        watcher = ConfigWatcher(
-            settings, on_change=lambda s: setup_logging(obj.get("verbose", False), _secrets(s))
-        )
+        watcher = ConfigWatcher(settings, on_change=lambda s: setup_logging(obj.get("verbose", False), _secrets(s)))
         serve(DailyJob(engine, watcher, stop), stop, tick_seconds=tick)
 
 
@@ -426,9 +415,7 @@ def run(
 @database_errors
 def check(
     ctx: typer.Context,
-    smtp: Annotated[
-        bool, typer.Option("--smtp", help="Also connect to the SMTP server (no mail is sent).")
-    ] = False,
+    smtp: Annotated[bool, typer.Option("--smtp", help="Also connect to the SMTP server (no mail is sent).")] = False,
 ) -> None:
     """Validate the config (and reach the SMTP server without sending)."""
     settings = _settings(ctx)

@@ -395,9 +395,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Settings:
     try:
         text = resolved.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(
-            f"{resolved}: config file not found (pass --config PATH or set DIGEST_CONFIG)"
-        ) from None
+        raise ConfigError(f"{resolved}: config file not found (pass --config PATH or set DIGEST_CONFIG)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{resolved}: cannot read config file: {exc}") from None
     return parse_config(text, resolved.absolute())

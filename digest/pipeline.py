@@ -71,9 +71,7 @@ class FetchReport:
     error: str | None = None
 
 
-def http_client(
-    transport: httpx.AsyncBaseTransport | None = None, timeout: float = 30.0
-) -> httpx.AsyncClient:
+def http_client(transport: httpx.AsyncBaseTransport | None = None, timeout: float = 30.0) -> httpx.AsyncClient:
     """The shared HTTP client; tests inject a transport (httpx.MockTransport) or point base_url at loopback."""
     return httpx.AsyncClient(
         transport=transport,
@@ -227,9 +225,7 @@ def outcome_for(settings: Settings, result: SendResult, attempts: int, now: dt.d
         return store.SendOutcome(result.delivery_id, DeliveryStatus.sent)
     if result.permanent or attempts >= settings.delivery.max_attempts:
         return store.SendOutcome(result.delivery_id, DeliveryStatus.failed, result.error)
-    return store.SendOutcome(
-        result.delivery_id, DeliveryStatus.pending, result.error, backoff(settings, attempts, now)
-    )
+    return store.SendOutcome(result.delivery_id, DeliveryStatus.pending, result.error, backoff(settings, attempts, now))
 
 
 def worker_id() -> str:
@@ -288,9 +284,7 @@ class OutcomeWriter:
                     await asyncio.wait_for(self._closing.wait(), self.min_interval)
 
     def _write(self, results: list[SendResult]) -> None:
-        outcomes = [
-            outcome_for(self.settings, r, self.outgoing[r.delivery_id][1] + 1, self.now) for r in results
-        ]
+        outcomes = [outcome_for(self.settings, r, self.outgoing[r.delivery_id][1] + 1, self.now) for r in results]
         try:
             with self.engine.begin() as conn:
                 store.record_outcomes(conn, outcomes, self.now)
@@ -443,9 +437,7 @@ def run_once(
             if failed:
                 event(log, "building_with_failed_sources", logging.WARNING, sources=",".join(failed))
         if planning:
-            planned = plan_and_record(
-                engine, settings, composer or Composer(), now, only=only, digest_date=digest_date
-            )
+            planned = plan_and_record(engine, settings, composer or Composer(), now, only=only, digest_date=digest_date)
             report.planned, report.built, report.skipped = planned.planned, planned.built, planned.skipped
     if stop and stop.is_set():
         return report

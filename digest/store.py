@@ -96,9 +96,7 @@ def open_engine(url: str) -> Engine:
     try:
         engine = create_engine(url, **kwargs)
     except (SQLAlchemyError, ImportError) as exc:
-        raise StoreError(
-            f"cannot open database {parsed.render_as_string(hide_password=True)}: {exc}"
-        ) from None
+        raise StoreError(f"cannot open database {parsed.render_as_string(hide_password=True)}: {exc}") from None
     if is_sqlite:
         _configure_sqlite(engine)
     ensure_schema(engine)
@@ -632,9 +630,7 @@ class NewDelivery:
     items: list[NewItem]
 
 
-def deliveries_on(
-    conn: Connection, digest_date: dt.date, subscribers: Iterable[str] | None = None
-) -> set[str]:
+def deliveries_on(conn: Connection, digest_date: dt.date, subscribers: Iterable[str] | None = None) -> set[str]:
     """Addresses that already have a delivery (any status) for this local date."""
     stmt = select(delivery_t.c.subscriber).where(delivery_t.c.digest_date == digest_date)
     if subscribers is None:
@@ -659,9 +655,7 @@ def last_sent_at(conn: Connection, subscribers: Iterable[str]) -> dict[str, dt.d
     return out
 
 
-def delivered_paper_ids(
-    conn: Connection, subscribers: Iterable[str], paper_ids: Iterable[int]
-) -> dict[str, set[int]]:
+def delivered_paper_ids(conn: Connection, subscribers: Iterable[str], paper_ids: Iterable[int]) -> dict[str, set[int]]:
     """For each subscriber, which of these papers a sent or pending delivery already holds."""
     ids = sorted(set(paper_ids))
     out: dict[str, set[int]] = {}
@@ -672,9 +666,7 @@ def delivered_paper_ids(
         stmt = (
             select(delivery_t.c.subscriber, item_t.c.paper_id)
             .join(item_t, item_t.c.delivery_id == delivery_t.c.id)
-            .where(
-                delivery_t.c.subscriber.in_(chunk), delivery_t.c.status.in_(live), item_t.c.paper_id.in_(ids)
-            )
+            .where(delivery_t.c.subscriber.in_(chunk), delivery_t.c.status.in_(live), item_t.c.paper_id.in_(ids))
         )
         for sub, pid in conn.execute(stmt):
             out.setdefault(sub, set()).add(pid)

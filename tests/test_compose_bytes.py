@@ -58,7 +58,11 @@ def test_address_headers_fold_like_the_email_package(display: str, addr: str) ->
     assert mime.fold_address("To", display, addr) == expected
 
 
-@given(st.text(alphabet=st.sampled_from("ab =\t\x0b\x85é…€\n\r") | st.characters(blacklist_categories=("Cs",)), max_size=400))
+@given(
+    st.text(
+        alphabet=st.sampled_from("ab =\t\x0b\x85é…€\n\r") | st.characters(blacklist_categories=("Cs",)), max_size=400
+    )
+)
 def test_quoted_printable_bodies_match_the_email_package(text: str) -> None:
     lines = text.encode().splitlines()
     expected = quoprimime.body_encode((b"\n".join(lines) + b"\n").decode("latin-1"), 78)
