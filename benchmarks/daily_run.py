@@ -177,8 +177,14 @@ def run(args: argparse.Namespace, folder: Path, port: int | None) -> None:
         return
     transport: Transport = SmtpTransport(settings.smtp) if port else NullTransport()
     started = time.perf_counter()
-    sent = asyncio.run(pipeline.send_pending(engine, settings, transport, now))
-    asyncio.run(transport.close())
+
+    async def send_all() -> pipeline.SendReport:
+        try:
+            return await pipeline.send_pending(engine, settings, transport, now)
+        finally:
+            await transport.close()  # on the loop its pooled connections belong to
+
+    sent = asyncio.run(send_all())
     report("send", sent.sent, time.perf_counter() - started, transport=args.transport, failed=sent.failed)
 
     if port:
