@@ -450,18 +450,22 @@ class Composer:
         return views
 
     def blocks(self, papers: Sequence[PaperView]) -> tuple[list[tuple[Markup, Markup]], list[tuple[str, str]]]:
-        """(html, text) pieces of each paper: `head` (rank, title, link) and `body` (everything else)."""
+        """(html, text) pieces of each paper: `head` (rank, title, link) and its body, assembled from three
+        cached parts so only the subscriber-specific "why" line varies between readers of one paper."""
         html: list[tuple[Markup, Markup]] = []
         text: list[tuple[str, str]] = []
         ph, pt = self.paper_html, self.paper_text
         for p in papers:
             head = self.heads.get((p.rank, p.title, p.url), partial(_render_pair, ph.head, pt.head, p))
-            body = self.bodies.get(
-                (p.url, p.authors, p.upvotes, p.comments, p.why, p.summary, p.links),
-                partial(_render_pair, ph.body, pt.body, p),
+            top = self.bodies.get(
+                ("top", p.authors, p.upvotes, p.comments), partial(_render_pair, ph.top, pt.top, p)
             )
-            html.append((head[0], body[0]))
-            text.append((head[1], body[1]))
+            why = self.bodies.get(("why", p.why), partial(_render_pair, ph.why, pt.why, p))
+            rest = self.bodies.get(
+                ("rest", p.url, p.summary, p.links), partial(_render_pair, ph.rest, pt.rest, p)
+            )
+            html.append((head[0], Markup(top[0] + why[0] + rest[0])))
+            text.append((head[1], top[1] + why[1] + rest[1]))
         return html, text
 
     def render(self, info: DigestInfo, papers: list[PaperView], omitted: int = 0) -> tuple[str, str]:
