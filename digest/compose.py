@@ -457,13 +457,9 @@ class Composer:
         ph, pt = self.paper_html, self.paper_text
         for p in papers:
             head = self.heads.get((p.rank, p.title, p.url), partial(_render_pair, ph.head, pt.head, p))
-            top = self.bodies.get(
-                ("top", p.authors, p.upvotes, p.comments), partial(_render_pair, ph.top, pt.top, p)
-            )
+            top = self.bodies.get(("top", p.authors, p.upvotes, p.comments), partial(_render_pair, ph.top, pt.top, p))
             why = self.bodies.get(("why", p.why), partial(_render_pair, ph.why, pt.why, p))
-            rest = self.bodies.get(
-                ("rest", p.url, p.summary, p.links), partial(_render_pair, ph.rest, pt.rest, p)
-            )
+            rest = self.bodies.get(("rest", p.url, p.summary, p.links), partial(_render_pair, ph.rest, pt.rest, p))
             html.append((head[0], Markup(top[0] + why[0] + rest[0])))
             text.append((head[1], top[1] + why[1] + rest[1]))
         return html, text
