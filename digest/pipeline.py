@@ -81,21 +81,23 @@ def http_client(transport: httpx.AsyncBaseTransport | None = None, timeout: floa
     )
 
 
+Validators = dict[str, tuple[str | None, str | None]]
+Fetched = tuple[str, SourceResult | Exception, float, Validators]
+
+
 async def _fetch_all(
     settings: Settings,
     names: Sequence[str] | None,
     now: dt.datetime,
     client: httpx.AsyncClient | None,
-    validators: dict[str, dict[str, tuple[str | None, str | None]]],
+    validators: dict[str, Validators],
     on_done: Callable[[str], None] | None,
-) -> list[tuple[str, SourceResult | Exception, float, dict[str, tuple[str | None, str | None]]]]:
+) -> list[Fetched]:
     configs = [s for s in settings.sources if s.enabled and (names is None or s.name in names)]
     own_client = client is None
     http = client or http_client()
 
-    async def one(
-        config: object,
-    ) -> tuple[str, SourceResult | Exception, float, dict[str, tuple[str | None, str | None]]]:
+    async def one(config: object) -> Fetched:
         source = build_source(config)  # type: ignore[arg-type]
         ctx = FetchContext(now=now, client=http, validators=dict(validators.get(source.name, {})))
         started = time.perf_counter()
@@ -143,6 +145,15 @@ def store_fetched(
     return FetchReport(name, status, counts, len(result.rejected), seconds)
 
 
+def _store_one(conn: Connection, fetched: Fetched, old: dict[str, Validators], now: dt.datetime) -> FetchReport:
+    """Store one source's fetch and, after a success, its new HTTP validators."""
+    name, result, seconds, validators = fetched
+    report = store_fetched(conn, name, result, seconds, now)
+    if not isinstance(result, Exception) and validators != old.get(name, {}):
+        store.save_validators(conn, name, validators, now)
+    return report
+
+
 def fetch_into(
     conn: Connection,
     settings: Settings,
@@ -154,12 +165,7 @@ def fetch_into(
     """Fetch sources and store what they bring through one connection (the caller owns the transaction)."""
     validators = {s.name: store.load_validators(conn, s.name) for s in settings.sources}
     fetched = asyncio.run(_fetch_all(settings, names, now, client, validators, on_done))
-    reports = []
-    for name, result, seconds, new_validators in fetched:
-        reports.append(store_fetched(conn, name, result, seconds, now))
-        if not isinstance(result, Exception) and new_validators != validators.get(name, {}):
-            store.save_validators(conn, name, new_validators, now)
-    return reports
+    return [_store_one(conn, item, validators, now) for item in fetched]
 
 
 def fetch(
@@ -175,11 +181,9 @@ def fetch(
         validators = {s.name: store.load_validators(conn, s.name) for s in settings.sources}
     fetched = asyncio.run(_fetch_all(settings, names, now, client, validators, on_done))
     reports = []
-    for name, result, seconds, new_validators in fetched:
+    for item in fetched:
         with engine.begin() as conn:
-            reports.append(store_fetched(conn, name, result, seconds, now))
-            if not isinstance(result, Exception) and new_validators != validators.get(name, {}):
-                store.save_validators(conn, name, new_validators, now)
+            reports.append(_store_one(conn, item, validators, now))
     return reports
 
 
