@@ -112,8 +112,23 @@ def encode_body(body: str, cte: str) -> bytes:
     if cte == "7bit":
         return b"\r\n".join(lines) + b"\r\n"
     if cte == "quoted-printable":
-        return b"".join(_qp_line(line) for line in lines) if lines else b"\r\n"
+        if not lines:
+            return b"\r\n"
+        cache = _QP_LINES
+        if len(cache) > _QP_LINES_MAX:
+            cache.clear()
+        out = []
+        for line in lines:
+            encoded = cache.get(line)
+            if encoded is None:
+                encoded = cache[line] = _qp_line(line)
+            out.append(encoded)
+        return b"".join(out)
     raise ValueError(f"unsupported transfer encoding {cte!r}")
+
+
+_QP_LINES: dict[bytes, bytes] = {}  # digests share most lines (papers' blocks): encode each line once
+_QP_LINES_MAX = 200_000
 
 
 def _qp_line(line: bytes) -> bytes:
