@@ -15,17 +15,14 @@ import contextlib
 import json
 import multiprocessing
 import resource
-import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import aiosmtplib
 
+from benchmarks.sink import sink
 from benchmarks.world import build_world, write_world
 from digest import pipeline, store
 from digest.compose import Composer
@@ -67,43 +64,6 @@ def report(phase: str, items: int, seconds: float, **extra: object) -> None:
         **extra,
     }
     print(json.dumps(line), flush=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"SMTP sink exited with {proc.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"SMTP sink did not listen on port {port}")
-
-
-@contextlib.contextmanager
-def smtp_sink() -> Iterator[tuple[int, str]]:
-    """A local SMTP server that accepts and discards everything: (port, which one)."""
-    port = _free_port()
-    sink = shutil.which("smtp-sink") or ("/usr/sbin/smtp-sink" if Path("/usr/sbin/smtp-sink").exists() else None)
-    if sink:
-        cmd = [sink, "-u", "nobody", f"127.0.0.1:{port}", "256"]
-        kind = "smtp-sink"
-    else:
-        cmd = [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Sink"]
-        kind = "aiosmtpd"
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_listening(port, proc)
-        yield port, kind
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 async def raw_smtp(port: int, messages: Sequence[tuple[str, bytes]], sender: str) -> None:
@@ -215,7 +175,7 @@ def main() -> None:
         folder = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="digest-bench-")))
         port = None
         if args.transport == "smtp":
-            port, kind = stack.enter_context(smtp_sink())
+            port, kind = stack.enter_context(sink())
             print(json.dumps({"smtp_sink": kind, "port": port}), flush=True)
         run(args, folder, port)
 

@@ -16,8 +16,6 @@ import argparse
 import contextlib
 import datetime as dt
 import os
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,54 +30,9 @@ from digest import store
 from digest.models import DeliveryStatus
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-SMTP_SINK = shutil.which("smtp-sink") or ("/usr/sbin/smtp-sink" if Path("/usr/sbin/smtp-sink").exists() else None)
-AIOSMTPD_SINK = """
-import sys, time
-from aiosmtpd.controller import Controller
-class Sink:
-    async def handle_DATA(self, server, session, envelope):
-        return "250 OK"
-c = Controller(Sink(), hostname="127.0.0.1", port=int(sys.argv[1]))
-c.start()
-while True:
-    time.sleep(3600)
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_listening(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.05)
-    raise SystemExit(f"sink did not start on port {port}")
-
-
-@contextlib.contextmanager
-def sink(kind: str) -> Iterator[tuple[int, str]]:
-    """A local SMTP sink in its own process (so it never shares a core's GIL with the senders)."""
-    port = free_port()
-    if kind == "smtp-sink" or (kind == "auto" and SMTP_SINK):
-        if not SMTP_SINK:
-            raise SystemExit("smtp-sink not found (apt-get install postfix)")
-        user = ["-u", "nobody"] if os.geteuid() == 0 else []
-        argv, name = [SMTP_SINK, *user, f"127.0.0.1:{port}", "256"], "smtp-sink"
-    else:
-        argv, name = [sys.executable, "-c", AIOSMTPD_SINK, str(port)], "aiosmtpd"
-    proc = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
-    try:
-        wait_listening(port)
-        yield port, name
-    finally:
-        proc.terminate()
-        proc.wait()
+from benchmarks.sink import sink  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -87,7 +40,6 @@ def database(url: str | None) -> Iterator[str]:
     if url:
         yield url
         return
-    sys.path.insert(0, str(ROOT))
     from tests.postgres import postgres_server
 
     with postgres_server() as server:

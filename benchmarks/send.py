@@ -12,17 +12,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
-import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiosmtplib
@@ -30,56 +24,11 @@ from sqlalchemy import func, select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.sink import sink
 from digest import pipeline, store
 from digest.config import parse_config
 from digest.deliver import SmtpTransport
 from digest.models import DeliveryStatus
-
-SMTP_SINK = shutil.which("smtp-sink") or ("/usr/sbin/smtp-sink" if Path("/usr/sbin/smtp-sink").exists() else None)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_listening(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.05)
-    raise SystemExit(f"sink did not start on port {port}")
-
-
-@contextlib.contextmanager
-def sink(kind: str) -> Iterator[tuple[int, str]]:
-    port = free_port()
-    if kind == "smtp-sink" or (kind == "auto" and SMTP_SINK):
-        if not SMTP_SINK:
-            raise SystemExit("smtp-sink not found (apt-get install postfix)")
-        user = ["-u", "nobody"] if os.geteuid() == 0 else []
-        proc = subprocess.Popen([SMTP_SINK, *user, f"127.0.0.1:{port}", "256"], stderr=subprocess.DEVNULL)
-        try:
-            wait_listening(port)
-            yield port, "smtp-sink"
-        finally:
-            proc.terminate()
-            proc.wait()
-        return
-    from aiosmtpd.controller import Controller
-
-    class Sink:
-        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-            return "250 OK"
-
-    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield port, "aiosmtpd"
-    finally:
-        controller.stop()
 
 
 def make_message(i: int, size: int) -> bytes:
