@@ -724,33 +724,6 @@ class Outgoing:
     created_at: dt.datetime | None = None
 
 
-def due_pending(
-    conn: Connection, now: dt.datetime, limit: int | None = None, subscribers: Iterable[str] | None = None
-) -> list[Outgoing]:
-    """Pending deliveries whose next attempt is due, oldest first."""
-    stmt = (
-        select(
-            delivery_t.c.id,
-            delivery_t.c.subscriber,
-            delivery_t.c.digest_date,
-            delivery_t.c.message_id,
-            delivery_t.c.message,
-            delivery_t.c.attempts,
-        )
-        .where(delivery_t.c.status == DeliveryStatus.pending.value)
-        .where(or_(delivery_t.c.next_attempt_at.is_(None), delivery_t.c.next_attempt_at <= now))
-        .order_by(delivery_t.c.created_at, delivery_t.c.id)
-    )
-    if subscribers is not None:
-        stmt = stmt.where(delivery_t.c.subscriber.in_(sorted(set(subscribers))))
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    return [
-        Outgoing(r.id, r.subscriber, r.digest_date, r.message_id, r.message or b"", r.attempts)
-        for r in conn.execute(stmt)
-    ]
-
-
 def claim_pending(
     conn: Connection,
     owner: str,
