@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import mailbox
+import shutil
 import ssl
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -70,6 +72,22 @@ def _stopped(stop: threading.Event | None) -> bool:
     return stop is not None and stop.is_set()
 
 
+def _open_maildir(path: Path) -> mailbox.Maildir:
+    """Open the Maildir at `path`, creating it whole: a reader polling the folder never sees it without `cur/`."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        for sub in ("tmp", "new", "cur"):
+            (staging / sub).mkdir()
+        try:
+            staging.rename(path)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+            if not path.is_dir():
+                raise
+    return mailbox.Maildir(path, create=True)
+
+
 class MaildirTransport:
     """Writes each message into a local Maildir (`new/`), created on first use."""
 
@@ -84,7 +102,7 @@ class MaildirTransport:
     ) -> list[SendResult]:
         results = []
         try:
-            box = mailbox.Maildir(self.path, create=True)
+            box = _open_maildir(self.path)
         except OSError as exc:
             box = None
             problem = f"maildir {self.path}: {exc.strerror}"
