@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from email import message_from_bytes
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, EmailPolicy
 from email.utils import format_datetime, parseaddr
 from functools import lru_cache, partial
 from pathlib import Path
@@ -488,7 +488,7 @@ class Composer:
         """The message for exactly these paper views, built with the `email` package: the reference that
         `build_bytes` must match byte for byte."""
         text, html = self.render(info, papers, omitted)
-        msg = EmailMessage(policy=SMTP)
+        msg = EmailMessage(policy=DIGEST_POLICY)
         from_name, from_email = parseaddr(one_line(info.from_addr))
         msg["From"] = address(from_name, from_email)
         msg["To"] = address(info.subscriber_name, info.subscriber_email)
@@ -496,9 +496,9 @@ class Composer:
         msg["Date"] = format_datetime(now if now.tzinfo else now.replace(tzinfo=dt.UTC))
         msg["Message-ID"] = message_id(info.subscriber_email, info.digest_date, info.from_addr)
         msg["List-Id"] = f"Daily papers digest <digest.{_domain(info.from_addr)}>"
-        unsubscribe = [f"<{u}>" for u in (info.unsubscribe_mailto, info.unsubscribe_url) if u]
+        unsubscribe = [u for u in (info.unsubscribe_mailto, info.unsubscribe_url) if u]
         if unsubscribe:
-            msg["List-Unsubscribe"] = ", ".join(unsubscribe)
+            msg["List-Unsubscribe"] = ", ".join(f"<{u}>" for u in unsubscribe)
         if info.unsubscribe_url:
             msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         msg["Auto-Submitted"] = "auto-generated"
@@ -521,9 +521,9 @@ class Composer:
             mime.fold_message_id(mid),
             _list_id_line(info.from_addr),
         ]
-        unsubscribe = [f"<{u}>" for u in (info.unsubscribe_mailto, info.unsubscribe_url) if u]
+        unsubscribe = [u for u in (info.unsubscribe_mailto, info.unsubscribe_url) if u]
         if unsubscribe:
-            headers.append(mime.fold_unstructured("List-Unsubscribe", ", ".join(unsubscribe)))
+            headers.append(mime.fold_uri_list("List-Unsubscribe", unsubscribe))
         if info.unsubscribe_url:
             headers.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
         headers.append("Auto-Submitted: auto-generated\r\n")
@@ -572,6 +572,23 @@ def _render_pair(
     html: Callable[[PaperView], Markup], text: Callable[[PaperView], str], p: PaperView
 ) -> tuple[Markup, str]:
     return html(p), text(p)
+
+
+class _DigestPolicy(EmailPolicy):
+    """The SMTP policy, except that URI-list headers keep each URI whole (see `mime.fold_uri_list`)."""
+
+    def fold(self, name: str, value: Any) -> str:
+        if name.lower() == "list-unsubscribe":
+            return mime.fold_uri_list(name, re.findall(r"<([^<>]*)>", str(value)))
+        return str(super().fold(name, value))
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if name.lower() == "list-unsubscribe":
+            return self.fold(name, value).encode("ascii")
+        return bytes(super().fold_binary(name, value))
+
+
+DIGEST_POLICY = _DigestPolicy(linesep="\r\n")
 
 
 def boundary_for(message_id: str) -> str:

@@ -215,6 +215,43 @@ def test_every_header(composer: Composer) -> None:
     assert SECRET.encode() not in bytes(raw)
 
 
+def _raw_header(data: bytes, name: str) -> list[bytes]:
+    """The physical lines of one header in the message bytes, folding included."""
+    lines = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    start = next(i for i, line in enumerate(lines) if line.lower().startswith(name.lower().encode() + b":"))
+    end = start + 1
+    while end < len(lines) and lines[end][:1] in (b" ", b"\t"):
+        end += 1
+    return lines[start:end]
+
+
+@pytest.mark.parametrize(
+    ("address", "template"),
+    [
+        ("ada@example.org", "https://papers.example.org/unsubscribe?email={email}&token={token}"),
+        (
+            "a.very.long.local.part.for.testing@subdomain.example.org",
+            "https://example.org/u/{token}/{email}?x=" + "y" * 90,
+        ),
+        ("ada@example.org", "https://papers.example.org/abbestellen/für?e={email}&t={token}"),
+    ],
+)
+def test_list_unsubscribe_keeps_each_uri_whole_on_the_wire(composer: Composer, address: str, template: str) -> None:
+    """RFC 2369/8058: mail clients read the URIs from the raw header; RFC 2047 encoded words inside a URI
+    (what the email package folds a long URI into) break one-click unsubscribe."""
+    inf = info(email_addr=address, url_template=template)
+    data = composer.fit(inf, fixture_papers(), NOW).data
+    lines = _raw_header(data, "List-Unsubscribe")
+    raw = b"".join(lines)
+    assert b"=?" not in raw
+    assert all(len(line) <= 998 for line in lines)
+    assert inf.unsubscribe_url is not None
+    url = inf.unsubscribe_url.replace("für", "f%C3%BCr").encode()
+    assert b"<" + url + b">" in raw, "the https URI appears verbatim, unbroken"
+    assert b"<" + inf.unsubscribe_mailto.encode() + b">" in raw
+    assert parse(data)["List-Unsubscribe"].split() == [f"<{inf.unsubscribe_mailto}>,", f"<{url.decode()}>"]
+
+
 def test_subject_counts_and_short_date(composer: Composer) -> None:
     ten = ranked(*(paper(i, title=f"Title {i}") for i in range(10)))
     assert parse(composer.compose(info(), ten, NOW))["Subject"] == "Your papers for Mon 23 Nov: Title 0 +9 more"

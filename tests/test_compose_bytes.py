@@ -12,6 +12,7 @@ from email import quoprimime
 from email.headerregistry import Address
 from email.policy import SMTP
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -148,3 +149,15 @@ def test_cached_blocks_follow_rank_and_content(composer: Composer) -> None:
     assert text is not None
     body = text.get_content()
     assert " 2. Mamba Meets Vision" in body and '"vision" in the title and abstract' in body
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from("abc/?=&%:é "), min_size=1, max_size=1500), min_size=1, max_size=3))
+def test_uri_lists_fold_to_short_ascii_lines_that_read_back(uris: list[str]) -> None:
+    """Every physical line within RFC 5322's 998 octets, pure ASCII, and the URIs read back once the
+    folding whitespace is dropped, as RFC 2369 tells clients to."""
+    folded = mime.fold_uri_list("List-Unsubscribe", uris)
+    assert folded.isascii()
+    assert all(len(line) <= 998 for line in folded.split("\r\n"))
+    value = folded.split(":", 1)[1].replace("\r\n ", "").strip()
+    expected = [quote(u, safe=mime._URI_SAFE) for u in uris]
+    assert [part.strip().strip("<>") for part in value.split(">,")] == expected
