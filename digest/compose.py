@@ -120,7 +120,7 @@ def message_id(subscriber: str, digest_date: dt.date, from_addr: str) -> str:
 
 def unsubscribe_token(subscriber: str, secret: str) -> str:
     """HMAC-SHA256 of the lower-cased address: proves an unsubscribe link was issued by us."""
-    return hmac.new(secret.encode(), subscriber.strip().lower().encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac.digest(secret.encode(), subscriber.strip().lower().encode(), "sha256").hex()[:32]
 
 
 def address(name: str, addr_spec: str) -> Address | str:
@@ -616,9 +616,14 @@ def _list_id_line(from_addr: str) -> str:
     return mime.fold_unstructured("List-Id", f"Daily papers digest <digest.{_domain(from_addr)}>")
 
 
+@lru_cache(maxsize=64)
+def _sender(from_addr: str) -> str:
+    return one_line(parseaddr(from_addr)[1]).replace(" ", "")
+
+
 def unsubscribe_links(subscriber: str, from_addr: str, url_template: str, secret: str) -> tuple[str | None, str]:
     """(https one-click URL or None, mailto) for the List-Unsubscribe header and the footer."""
-    sender = one_line(parseaddr(from_addr)[1]).replace(" ", "")
+    sender = _sender(from_addr)
     mailto = f"mailto:{sender}?subject={quote('unsubscribe ' + subscriber)}"
     if not url_template:
         return None, mailto

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import SMTP
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -96,6 +97,11 @@ def interests_of(sub: SubscriberConfig) -> Interests:
     return Interests(tuple(sub.keywords), tuple(sub.exclude), sub.max_papers, sub.synonyms)
 
 
+@lru_cache(maxsize=65536)
+def _label(keyword: str) -> str:
+    return parse_keyword(keyword)[0]
+
+
 def digest_info(settings: Settings, sub: SubscriberConfig, digest_date: dt.date) -> DigestInfo:
     url, mailto = unsubscribe_links(
         sub.email,
@@ -107,7 +113,7 @@ def digest_info(settings: Settings, sub: SubscriberConfig, digest_date: dt.date)
         subscriber_email=sub.email,
         subscriber_name=sub.name,
         digest_date=digest_date,
-        interests=[parse_keyword(k)[0] for k in sub.keywords],
+        interests=[_label(k) for k in sub.keywords],
         from_addr=settings.delivery.from_,
         unsubscribe_url=url,
         unsubscribe_mailto=mailto,
