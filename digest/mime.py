@@ -129,9 +129,13 @@ def transfer_encoding(body: str) -> str:
 
 def encode_body(body: str, cte: str) -> bytes:
     """A text body as the email package's `set_content(..., cte=cte)` stores it, with CRLF line ends."""
-    lines = body.encode("utf-8").splitlines()
+    data = body.encode("utf-8")
     if cte == "7bit":
-        return b"\r\n".join(lines) + b"\r\n"
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if not data.endswith(b"\n"):
+            data += b"\n"
+        return data.replace(b"\n", b"\r\n")
+    lines = data.splitlines()
     if cte == "quoted-printable":
         if not lines:
             return b"\r\n"

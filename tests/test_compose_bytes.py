@@ -161,3 +161,10 @@ def test_uri_lists_fold_to_short_ascii_lines_that_read_back(uris: list[str]) -> 
     value = folded.split(":", 1)[1].replace("\r\n ", "").strip()
     expected = [quote(u, safe=mime._URI_SAFE) for u in uris]
     assert [part.strip().strip("<>") for part in value.split(">,")] == expected
+
+
+@given(st.text(alphabet=st.sampled_from("ab \r\n\t<>&é"), max_size=300))
+def test_7bit_bodies_match_the_email_package(text: str) -> None:
+    """Line ends normalised to CRLF, one final CRLF, exactly as `set_content(..., cte="7bit")` stores it."""
+    expected = b"".join(line + b"\r\n" for line in text.encode().splitlines()) or b"\r\n"
+    assert mime.encode_body(text, "7bit") == expected
