@@ -318,9 +318,16 @@ class Memo:
         return value
 
 
+@lru_cache(maxsize=64)
 def day_label(digest_date: dt.date) -> str:
     """`Mon 23 Nov`: the short date of subjects."""
     return f"{digest_date:%a} {digest_date.day} {digest_date:%b}"
+
+
+@lru_cache(maxsize=64)
+def long_date(digest_date: dt.date) -> str:
+    """`Monday 23 November 2026`: the date heading the digest."""
+    return f"{digest_date:%A} {digest_date.day} {digest_date:%B %Y}"
 
 
 def subject_for(digest_date: dt.date, papers: Sequence[PaperView]) -> str:
@@ -414,6 +421,7 @@ class Composer:
     def _environment(loader: BaseLoader) -> Environment:
         env = Environment(
             loader=loader,
+            auto_reload=False,  # else every `extends` stats the layout file, once per digest
             autoescape=select_autoescape(["html", "html.j2"], default_for_string=True),
             undefined=StrictUndefined,
             trim_blocks=True,
@@ -472,7 +480,7 @@ class Composer:
             "info": info,
             "papers": papers,
             "omitted": omitted,
-            "date_label": f"{info.digest_date:%A} {info.digest_date.day} {info.digest_date:%B %Y}",
+            "date_label": long_date(info.digest_date),
             "subject": subject_for(info.digest_date, papers),
             "preheader": clip(" · ".join(p.title for p in papers[:3]), 160) or "Nothing new matched today.",
         }

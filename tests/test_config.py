@@ -6,10 +6,13 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from email_validator import EmailNotValidError, validate_email
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from digest.cli import app
-from digest.config import ConfigError, load_config
+from digest.config import ConfigError, check_email, load_config
 
 GOOD = """
     [[subscribers]]
@@ -94,3 +97,42 @@ def test_cli_bad_config_exits_2_without_traceback(write_config, verb: str) -> No
     assert result.exit_code == 2
     assert "subscribers[1] (nope).email" in result.output
     assert "Traceback" not in result.output
+
+
+_ATEXT = "abcXYZ09!#$%&'*+/=?^_`{|}~-."
+_address = st.builds(
+    lambda local, domain: f"{local}@{domain}",
+    st.text(alphabet=st.sampled_from(_ATEXT + '@" é'), min_size=0, max_size=70),
+    st.sampled_from(
+        [
+            "example.org",
+            "Example.ORG",
+            "sub.example.co.uk",
+            "localhost",
+            "x_y.org",
+            "-x.org",
+            "example.123",
+            "xn--bcher-kva.example",
+            "bücher.example",
+            "a" * 250 + ".org",
+            "",
+            "example..org",
+        ]
+    ),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_address)
+def test_the_email_fast_path_agrees_with_email_validator(address: str) -> None:
+    """Subscriber addresses take a per-domain fast path; it must accept, normalise and refuse exactly
+    as `email_validator` does on its own."""
+    try:
+        expected: str | None = validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError:
+        expected = None
+    try:
+        got: str | None = check_email(address)
+    except ValueError:
+        got = None
+    assert got == expected
