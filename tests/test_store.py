@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text, update
 
 from digest import store
-from digest.models import PaperRecord
+from digest.models import DeliveryStatus, PaperRecord
 from digest.sources.file import read_file
 from tests.helpers import utc
 
@@ -84,3 +85,44 @@ def test_newer_schema_is_refused(db_url: str) -> None:
     engine.dispose()
     with pytest.raises(store.StoreError, match="schema version 99, newer than this digest understands"):
         store.open_engine(db_url)
+
+
+def test_outbox_rows_and_items_round_trip(db_url: str) -> None:
+    """Deliveries come back with their ids in input order; items keep rank, score and matched terms; and
+    `delivered_paper_ids` reports only the asked-for papers that a sent or pending digest holds."""
+    engine = store.open_engine(db_url)
+    recs = [PaperRecord(source="hf", title=f"Paper {i}", abstract="x", arxiv_id=f"2611.{i:05d}") for i in range(4)]
+    with engine.begin() as conn:
+        store.upsert_records(conn, recs, utc(2026, 11, 20, 6))
+        ids = sorted(p.id for p in store.papers_seen_since(conn, utc(2026, 11, 1)))
+    day = utc(2026, 11, 21).date()
+    rows = [
+        store.NewDelivery(
+            subscriber=who,
+            digest_date=day,
+            status=DeliveryStatus.pending,
+            message_id=f"<{who}>",
+            message=b"x",
+            items=[
+                store.NewItem(pid, rank, 1.5 / rank, ["mamba", "state space model"])
+                for rank, pid in enumerate(picks, 1)
+            ],
+        )
+        for who, picks in (("b@example.org", ids[:3]), ("a@example.org", ids[1:2]))
+    ]
+    with engine.begin() as conn:
+        got = store.insert_deliveries(conn, rows, utc(2026, 11, 21, 7))
+    with engine.connect() as conn:
+        by_id = {d.id: d.subscriber for d in store.history(conn, day)}
+        assert [by_id[i] for i in got] == ["b@example.org", "a@example.org"]
+        items = conn.execute(
+            text("SELECT paper_id, rank, score, matched FROM delivery_item WHERE delivery_id = :d ORDER BY rank"),
+            {"d": got[0]},
+        ).all()
+        assert [(r[0], r[1]) for r in items] == [(ids[0], 1), (ids[1], 2), (ids[2], 3)]
+        assert items[1][2] == pytest.approx(0.75)
+        assert all(
+            (r[3] if isinstance(r[3], list) else json.loads(r[3])) == ["mamba", "state space model"] for r in items
+        )
+        held = store.delivered_paper_ids(conn, ["a@example.org", "b@example.org"], [ids[0], ids[2], ids[3]])
+    assert held == {"b@example.org": {ids[0], ids[2]}}, "ids[1] is in range but was not asked about"
