@@ -26,7 +26,7 @@ from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from digest import mime
 from digest.inliner import InliningLoader, NotInlinable, inline_rendered
@@ -481,8 +481,9 @@ class Composer:
             "papers": papers,
             "omitted": omitted,
             "date_label": long_date(info.digest_date),
-            "subject": subject_for(info.digest_date, papers),
-            "preheader": clip(" · ".join(p.title for p in papers[:3]), 160) or "Nothing new matched today.",
+            "subject": _ascii_html(escape(subject_for(info.digest_date, papers))),
+            "preheader": _ascii_html(escape(clip(" · ".join(p.title for p in papers[:3]), 160)))
+            or "Nothing new matched today.",
         }
         html_blocks: list[tuple[Markup, Markup]] = []
         text_blocks: list[tuple[str, str]] = []
@@ -579,7 +580,13 @@ class Composer:
 def _render_pair(
     html: Callable[[PaperView], Markup], text: Callable[[PaperView], str], p: PaperView
 ) -> tuple[Markup, str]:
-    return html(p), text(p)
+    return _ascii_html(html(p)), text(p)
+
+
+def _ascii_html(value: str) -> Markup:
+    """Escaped HTML with non-ASCII as character references: done once per cached piece, so most pages
+    come out ASCII and skip that pass over the whole page."""
+    return Markup(value if value.isascii() else value.encode("ascii", "xmlcharrefreplace").decode("ascii"))
 
 
 class _DigestPolicy(EmailPolicy):

@@ -153,7 +153,7 @@ def encode_body(body: str, cte: str) -> bytes:
 
 
 _QP_LINES: dict[bytes, bytes] = {}  # digests share most lines (papers' blocks): encode each line once
-_QP_LINES_MAX = 200_000
+_QP_LINES_MAX = 50_000
 
 
 def _qp_line(line: bytes) -> bytes:
@@ -164,7 +164,7 @@ def _qp_line(line: bytes) -> bytes:
     return _qp_encoded(line)
 
 
-@lru_cache(maxsize=32768)
+@lru_cache(maxsize=8192)
 def _qp_encoded(line: bytes) -> bytes:
     return quoprimime.body_encode(line.decode("latin-1") + "\n", MAX_LINE).replace("\n", CRLF).encode("ascii")
 
