@@ -30,7 +30,7 @@ from typing import Literal
 from sqlalchemy import Connection, Engine
 
 from digest import store
-from digest.compose import Composer, DigestInfo, unsubscribe_links
+from digest.compose import Composer, DigestInfo, Memo, unsubscribe_links
 from digest.config import WEEKDAYS, Settings, SubscriberConfig
 from digest.logs import event
 from digest.models import DeliveryStatus, Paper
@@ -42,6 +42,7 @@ PLAN_CHUNK = 500
 POOL_CHUNK = 250  # a worker's chunk comes back as ~8 MB of message bytes; the main process holds a few
 POOL_MIN_SUBSCRIBERS = 2000
 KEEP_PLANNED = 100
+RANKINGS_KEPT = 4096
 
 
 def local_now(settings: Settings, sub: SubscriberConfig, now: dt.datetime) -> dt.datetime:
@@ -214,14 +215,20 @@ class Planner:
         idf: DocFreq | None = None,
     ) -> None:
         self.index = PaperIndex(pool, params, idf)
+        # readers who share interests (and history) share a ranking: popular keyword sets recur often
+        self.rankings = Memo(RANKINGS_KEPT)
         self.composer = composer
         self.now = now
         self.stats = PlanStats()
 
     def plan(self, job: Job) -> Planned:
         started = time.perf_counter()
-        self.stats.rank_calls += 1
-        ranked = self.index.rank(interests_of(job.subscriber), since=job.since, skip_ids=job.seen)
+        interests = interests_of(job.subscriber)
+        key = (interests, job.since, job.seen)
+        ranked = self.rankings.get(key)
+        if ranked is None:
+            self.stats.rank_calls += 1
+            ranked = self.rankings.put(key, self.index.rank(interests, since=job.since, skip_ids=job.seen))
         ranked_at = time.perf_counter()
         self.stats.digests += 1
         self.stats.rank_seconds += ranked_at - started
@@ -280,6 +287,7 @@ def release_memory() -> None:
     is freed after it is stored, and without this the peak RSS creeps up chunk by chunk."""
     if _TRIM is not None:
         _TRIM(0)
+
 
 _worker: Planner | None = None
 

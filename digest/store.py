@@ -712,8 +712,7 @@ def insert_deliveries(conn: Connection, deliveries: Sequence[NewDelivery], now: 
         # straight to the driver: per-row parameter processing cost more than the insert itself
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         conn.exec_driver_sql(
-            f"INSERT INTO {item_t.name} (delivery_id, paper_id, rank, score, matched) "
-            f"VALUES ({', '.join([mark] * 5)})",
+            f"INSERT INTO {item_t.name} (delivery_id, paper_id, rank, score, matched) VALUES ({', '.join([mark] * 5)})",
             items,
         )
     return ids

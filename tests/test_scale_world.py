@@ -12,9 +12,11 @@ from email.utils import parseaddr
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from benchmarks.world import Subscriber, build_world, expected_matches, related_papers, write_world
-from digest import pipeline, store
+from digest import pipeline, planner, store
+from digest.compose import Composer
 from digest.config import load_config
 from tests.helpers import corpus_files, utc
 
@@ -71,3 +73,30 @@ def test_every_matching_subscriber_gets_one_digest_of_matching_papers(
         assert shown <= related[address], f"{address} got papers matching none of their keywords"
         assert expected[address] <= shown or len(shown) == by_email[address].max_papers, "a full match was left out"
         assert len(shown) <= by_email[address].max_papers
+
+
+def test_readers_with_the_same_interests_share_one_ranking(tmp_path: Path) -> None:
+    """Ranking runs once per distinct set of interests (same history), and twins get the same papers."""
+    corpus_files()
+    world = build_world(papers=300, subscribers=40, day=NOW.date())
+    twins = [Subscriber(f"twin{i}@example.org", f"Twin {i}", ("diffusion", "language model")) for i in range(3)]
+    world.subscribers.extend(twins)
+    config = write_world(
+        world,
+        tmp_path,
+        {"": {"database_url": "sqlite:///digest.db"}, "delivery": {"from": "Daily Papers <papers@example.org>"}},
+    )
+    settings = load_config(config)
+    engine = store.open_engine(settings.database_url)
+    pipeline.fetch(engine, settings, NOW)
+    report = planner.plan_and_record(engine, settings, Composer(), NOW, digest_date=NOW.date(), workers=0)
+    distinct = {planner.interests_of(s) for s in settings.subscribers}
+    assert report.stats.digests == len(settings.subscribers)
+    assert report.stats.rank_calls == len(distinct) < len(settings.subscribers)
+    query = text(
+        "SELECT i.rank, i.paper_id FROM delivery_item i JOIN delivery d ON d.id = i.delivery_id "
+        "WHERE d.subscriber = :who ORDER BY i.rank"
+    )
+    with engine.connect() as conn:
+        papers = {s.email: tuple(tuple(r) for r in conn.execute(query, {"who": s.email})) for s in twins}
+    assert papers["twin0@example.org"] and len(set(papers.values())) == 1
