@@ -40,6 +40,7 @@ from digest.planner import (
     plan_and_record,
     ranking_params,
     record,
+    release_memory,
 )
 from digest.sources import SourceError, SourceResult, build_source
 from digest.sources.base import FetchContext
@@ -380,6 +381,8 @@ async def send_pending(
             left = [o.id for o in batch if o.id not in answered]
             if left:
                 await asyncio.to_thread(release, left)
+            del batch, envelopes, results
+            release_memory()
     finally:
         if next_batch is not None:
             unsent = await next_batch
