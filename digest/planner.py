@@ -283,8 +283,9 @@ _TRIM = _libc_trim() if sys.platform.startswith("linux") else None
 
 
 def release_memory() -> None:
-    """Hand freed heap back to the OS (glibc keeps it otherwise): each chunk's ~16 MB of message bytes
-    is freed after it is stored, and without this the peak RSS creeps up chunk by chunk."""
+    """Hand freed heap back to the OS (glibc keeps it otherwise). Called after each planned chunk and
+    each sent batch, whose megabytes of message bytes are freed once stored or sent: without it the
+    peak RSS creeps up batch by batch."""
     if _TRIM is not None:
         _TRIM(0)
 
