@@ -91,7 +91,8 @@ def test_full_disk_while_planning_records_nothing_and_exits_1(tmp_path: Path) ->
     config = _world(tmp_path)
     settings = load_config(config)
     engine = store.open_engine(settings.database_url)
-    pipeline.fetch(engine, settings, NOW)
+    # the CLI plans at the real time, so the papers must be inside its lookback window: seen now
+    pipeline.fetch(engine, settings, pipeline.utcnow())
     with sqlite3.connect(tmp_path / "digest.db") as conn:
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
         conn.execute("CREATE TABLE ballast (x BLOB)")
