@@ -112,6 +112,9 @@ class Delivery(SQLModel, table=True):
         # Covers the outbox query (what is due, oldest first) so it never reads past the message bytes,
         # which SQLite stores before created_at/next_attempt_at in each row.
         Index("ix_delivery_outbox", "status", "created_at", "id", "next_attempt_at", "claimed_until"),
+        # A subscriber's recent deliveries (what planning asks per chunk), found without visiting their
+        # older history or anybody else's: a status index would make each chunk scan every pending row.
+        Index("ix_delivery_subscriber_created", "subscriber", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

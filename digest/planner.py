@@ -171,8 +171,9 @@ def jobs_for(
     a sent or pending digest already holds."""
     window_start = now - dt.timedelta(days=settings.lookback_days)
     emails = [sub.email for sub, _ in todo]
-    last = store.last_sent_at(conn, emails)
-    delivered = store.delivered_paper_ids(conn, emails, pool_ids)
+    # a digest holding a pool paper was made after that paper was first seen, so inside the window
+    last = store.last_sent_at(conn, emails, window_start)
+    delivered = store.delivered_paper_ids(conn, emails, pool_ids, window_start)
     return [
         Job(
             sub,

@@ -110,6 +110,10 @@ def ensure_schema(engine: Engine) -> None:
     try:
         with engine.begin() as conn:
             SQLModel.metadata.create_all(conn)
+            # create_all skips tables that exist: indexes added since a database was made come here
+            for table in SQLModel.metadata.sorted_tables:
+                for index in table.indexes:
+                    index.create(conn, checkfirst=True)
             row = conn.execute(select(meta_t.c.value).where(meta_t.c.key == "schema_version")).first()
             if row is None:
                 conn.execute(insert(meta_t).values(key="schema_version", value=str(SCHEMA_VERSION)))
@@ -642,40 +646,44 @@ def deliveries_on(conn: Connection, digest_date: dt.date, subscribers: Iterable[
     return found
 
 
-def last_sent_at(conn: Connection, subscribers: Iterable[str]) -> dict[str, dt.datetime]:
-    """When each subscriber's latest sent (or skipped) digest was composed."""
-    done = [DeliveryStatus.sent.value, DeliveryStatus.skipped.value]
+def last_sent_at(conn: Connection, subscribers: Iterable[str], since: dt.datetime) -> dict[str, dt.datetime]:
+    """When each subscriber's latest sent (or skipped) digest created at or after `since` was composed.
+
+    Status is checked here, not in SQL: a status condition lets the planner pick the status index and
+    scan every sent digest ever for each chunk, instead of these subscribers' recent rows."""
+    done = {DeliveryStatus.sent.value, DeliveryStatus.skipped.value}
     out: dict[str, dt.datetime] = {}
     for chunk in batched(sorted(set(subscribers)), _IN_CHUNK):
-        stmt = (
-            select(delivery_t.c.subscriber, func.max(delivery_t.c.created_at))
-            .where(delivery_t.c.subscriber.in_(chunk), delivery_t.c.status.in_(done))
-            .group_by(delivery_t.c.subscriber)
+        stmt = select(delivery_t.c.subscriber, delivery_t.c.status, delivery_t.c.created_at).where(
+            delivery_t.c.subscriber.in_(chunk), delivery_t.c.created_at >= since
         )
-        out.update({r[0]: r[1] for r in conn.execute(stmt)})
+        for sub, status, created in conn.execute(stmt):
+            if status in done and (sub not in out or created > out[sub]):
+                out[sub] = created
     return out
 
 
-def delivered_paper_ids(conn: Connection, subscribers: Iterable[str], paper_ids: Iterable[int]) -> dict[str, set[int]]:
-    """For each subscriber, which of these papers a sent or pending delivery already holds."""
+def delivered_paper_ids(
+    conn: Connection, subscribers: Iterable[str], paper_ids: Iterable[int], since: dt.datetime
+) -> dict[str, set[int]]:
+    """For each subscriber, which of these papers a sent or pending delivery already holds. Only
+    deliveries created at or after `since` are read: pass the earliest `first_seen_at` of the papers
+    (a digest cannot hold a paper before it was seen)."""
     ids = set(paper_ids)
     out: dict[str, set[int]] = {}
     if not ids:
         return out
-    live = [DeliveryStatus.sent.value, DeliveryStatus.pending.value]
+    live = {DeliveryStatus.sent.value, DeliveryStatus.pending.value}
     for chunk in batched(sorted(set(subscribers)), _IN_CHUNK):
-        # a range, not `IN (…thousands of ids)`: rendering that list per chunk cost more than the query
+        # by subscriber and creation time only (see `last_sent_at`); status and paper ids are checked
+        # here, which is cheaper than an `IN` list of every pool id per chunk
         stmt = (
-            select(delivery_t.c.subscriber, item_t.c.paper_id)
+            select(delivery_t.c.subscriber, delivery_t.c.status, item_t.c.paper_id)
             .join(item_t, item_t.c.delivery_id == delivery_t.c.id)
-            .where(
-                delivery_t.c.subscriber.in_(chunk),
-                delivery_t.c.status.in_(live),
-                item_t.c.paper_id.between(min(ids), max(ids)),
-            )
+            .where(delivery_t.c.subscriber.in_(chunk), delivery_t.c.created_at >= since)
         )
-        for sub, pid in conn.execute(stmt):
-            if pid in ids:
+        for sub, status, pid in conn.execute(stmt):
+            if pid in ids and status in live:
                 out.setdefault(sub, set()).add(pid)
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -124,5 +125,25 @@ def test_outbox_rows_and_items_round_trip(db_url: str) -> None:
         assert all(
             (r[3] if isinstance(r[3], list) else json.loads(r[3])) == ["mamba", "state space model"] for r in items
         )
-        held = store.delivered_paper_ids(conn, ["a@example.org", "b@example.org"], [ids[0], ids[2], ids[3]])
+        held = store.delivered_paper_ids(
+            conn, ["a@example.org", "b@example.org"], [ids[0], ids[2], ids[3]], utc(2026, 11, 20)
+        )
+        later = store.delivered_paper_ids(
+            conn, ["a@example.org", "b@example.org"], [ids[0], ids[2], ids[3]], utc(2026, 11, 21, 8)
+        )
+        last = store.last_sent_at(conn, ["a@example.org", "b@example.org"], utc(2026, 11, 20))
     assert held == {"b@example.org": {ids[0], ids[2]}}, "ids[1] is in range but was not asked about"
+    assert later == {}, "deliveries created before `since` are not read"
+    assert last == {}, "pending digests are not 'sent'"
+
+
+def test_an_index_added_since_the_database_was_made_is_created_on_open(tmp_path: Path) -> None:
+    """Upgrading digest brings its new indexes to an existing file, not only to new ones."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    store.open_engine(url).dispose()
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        conn.execute("DROP INDEX ix_delivery_subscriber_created")
+    store.open_engine(url).dispose()
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "ix_delivery_subscriber_created" in names

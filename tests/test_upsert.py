@@ -284,7 +284,7 @@ def test_two_stored_papers_found_to_be_one_are_merged_with_their_history(db_url:
         (paper,) = _papers(conn)
         sightings = {s.source: s for s in store.sightings_of(conn, paper.id or 0)}
         key_owners = {r.paper_id for r in conn.execute(select(store.key_t)).all()}
-        sent = store.delivered_paper_ids(conn, ["ada@example.org", "bob@example.org"], [paper.id or 0])
+        sent = store.delivered_paper_ids(conn, ["ada@example.org", "bob@example.org"], [paper.id or 0], day1)
         items = conn.execute(select(store.item_t.c.paper_id)).scalars().all()
     assert paper.id == a.id
     assert (paper.first_seen_at, paper.last_seen_at) == (day1, day3)
