@@ -81,7 +81,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
-        cur.execute("PRAGMA cache_size=-16384")  # 16 MB a connection: the pool holds several
+        # 2 MB a connection: 16 MB sped up neither upserts nor the daily job, and cost ~35 MB of RSS in sending
+        cur.execute("PRAGMA cache_size=-2048")
         cur.close()
 
 
