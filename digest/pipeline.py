@@ -29,6 +29,7 @@ from digest.compose import Composer
 from digest.config import Settings, SubscriberConfig
 from digest.deliver import Envelope, SendResult, Transport, build_transport
 from digest.logs import event
+from digest.memory import limit_arenas, release_memory
 from digest.models import DeliveryStatus
 from digest.planner import (
     Planned,
@@ -40,7 +41,6 @@ from digest.planner import (
     plan_and_record,
     ranking_params,
     record,
-    release_memory,
 )
 from digest.sources import SourceError, SourceResult, build_source
 from digest.sources.base import FetchContext
@@ -331,6 +331,7 @@ async def send_pending(
     timed by the wall `clock` (default: `now`; `now` alone decides what is due) and, given a clock,
     renewed while this sender lives, so a killed one's rows come free after the lease.
     """
+    limit_arenas()  # before the claim and writer threads allocate message bytes
     owner = owner or worker_id()
     sender = parseaddr(settings.delivery.from_)[1]
     writer = OutcomeWriter(engine, settings, now)

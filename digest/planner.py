@@ -8,16 +8,14 @@ only reads and writes the database, the workers rank and render.
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
 import logging
 import multiprocessing
 import os
 import resource
-import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -33,6 +31,7 @@ from digest import store
 from digest.compose import Composer, DigestInfo, Memo, unsubscribe_links
 from digest.config import WEEKDAYS, Settings, SubscriberConfig
 from digest.logs import event
+from digest.memory import release_memory
 from digest.models import DeliveryStatus, Paper
 from digest.ranking import DocFreq, Interests, PaperIndex, RankedPaper, RankingParams, parse_keyword
 
@@ -271,24 +270,6 @@ def record_rows(conn: Connection, rows: Sequence[store.NewDelivery], now: dt.dat
 
 
 # ---------------------------------------------------------------- worker processes
-
-
-def _libc_trim() -> Callable[[int], object] | None:
-    try:
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return None
-
-
-_TRIM = _libc_trim() if sys.platform.startswith("linux") else None
-
-
-def release_memory() -> None:
-    """Hand freed heap back to the OS (glibc keeps it otherwise). Called after each planned chunk and
-    each sent batch, whose megabytes of message bytes are freed once stored or sent: without it the
-    peak RSS creeps up batch by batch."""
-    if _TRIM is not None:
-        _TRIM(0)
 
 
 _worker: Planner | None = None

@@ -1,0 +1,44 @@
+"""Keeping the heap of a long daily job flat on glibc: freed memory handed back, few malloc arenas.
+
+Digests are megabytes of message bytes that live for one chunk or one send batch. glibc keeps freed heap
+(and gives every thread that allocates under contention an arena of its own), so without these the
+resident size of a 100,000-subscriber run creeps up batch by batch. Elsewhere both are no-ops.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+from typing import Any
+
+M_ARENA_MAX = -8  # mallopt parameter (malloc.h)
+ARENAS = 1
+
+
+def _libc() -> Any | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim, libc.mallopt  # noqa: B018  (glibc only: musl has neither)
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_LIBC = _libc()
+
+
+def release_memory() -> None:
+    """Hand freed heap back to the OS. Called after each planned chunk and each sent batch, whose
+    megabytes of message bytes are freed once stored or sent."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def limit_arenas(arenas: int = ARENAS) -> None:
+    """Cap glibc's malloc arenas for this process. The send loop reads message bytes in worker threads
+    and frees them on the event loop: with an arena per thread, each arena kept its own freed megabytes
+    (+100 MB peak at 100,000 digests; +50 MB with two arenas). Call before threads start allocating."""
+    if _LIBC is not None:
+        _LIBC.mallopt(M_ARENA_MAX, arenas)
