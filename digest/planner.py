@@ -42,6 +42,9 @@ POOL_CHUNK = 250  # a worker's chunk comes back as ~8 MB of message bytes; the m
 POOL_MIN_SUBSCRIBERS = 2000
 KEEP_PLANNED = 100
 RANKINGS_KEPT = 4096
+# Papers fetched in the run that built a reader's last digest share its timestamp and were ranked for it:
+# the next digest takes papers first seen strictly after it (a millisecond, which float seconds keep).
+AFTER = dt.timedelta(milliseconds=1)
 
 
 def local_now(settings: Settings, sub: SubscriberConfig, now: dt.datetime) -> dt.datetime:
@@ -177,7 +180,7 @@ def jobs_for(
         Job(
             sub,
             day,
-            max(window_start, last.get(sub.email, window_start)),
+            max(window_start, last[sub.email] + AFTER) if sub.email in last else window_start,
             frozenset(delivered.get(sub.email, ())),
             digest_info(settings, sub, day),
             settings.delivery.send_empty if sub.send_empty is None else sub.send_empty,

@@ -131,6 +131,33 @@ def test_send_is_idempotent_and_day_two_sends_only_new_papers(
     ]
 
 
+def test_papers_left_out_by_max_papers_do_not_come_back_the_next_day(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A paper fetched in the run that built a digest was ranked for it: when `max_papers` cut it, the
+    next day's digest does not bring it back (it holds only papers first seen after that digest)."""
+    monkeypatch.setenv("DIGEST_DATABASE_URL", db_url)
+    config = _setup(
+        tmp_path, [{"title": f"Mamba Variant {i}", "summary": "A mamba model.", "upvotes": 10 - i} for i in range(3)]
+    )
+    config.write_text(
+        CONFIG.replace('keywords = ["state space model", "mamba"]', 'keywords = ["mamba"]\nmax_papers = 1')
+    )
+    with freeze_time("2026-11-23 16:00:00"):  # fetch and plan share one timestamp, as in every real run
+        assert _run(config, "send")[0] == 0
+    with freeze_time("2026-11-24 16:00:00"):
+        assert _run(config, "send")[0] == 0
+    by = _by_rcpt(_messages(tmp_path))
+    assert len(by["ada@example.org"]) == 1, "day 2 has no new paper: skipped, not yesterday's leftovers"
+    assert "Mamba Variant 0" in by["ada@example.org"][0]["Subject"]
+    with store.open_engine(db_url).connect() as conn:
+        rows = store.history(conn, store.dt.date(2026, 11, 1), "ada@example.org")
+    assert sorted((d.digest_date.isoformat(), d.status) for d in rows) == [
+        ("2026-11-23", "sent"),
+        ("2026-11-24", "skipped"),
+    ]
+
+
 def test_not_due_before_send_time(tmp_path: Path) -> None:
     config = _setup(tmp_path, DAY1)
     with freeze_time("2026-11-23 06:59:00"):  # Ada: 06:59 in UTC; Grace: 22:59 on the 22nd in Los Angeles
