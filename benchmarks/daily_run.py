@@ -4,6 +4,8 @@ Run from the repository root:
     .venv/bin/python -m benchmarks.daily_run --subscribers 1000 [--papers 2000] [--transport smtp|null]
 Prints one JSON line per phase (world, config, fetch, compose, send and, with smtp, raw_smtp for comparison):
 items, seconds, items/s and the peak RSS so far (MB) of this process and of its child processes.
+`--days N` runs N consecutive days, each with a new batch of papers: day 2 on is the steady state, where
+every subscriber has a history (last digest, papers already sent) and the outbox holds earlier days.
 `--transport smtp` sends to a local sink: Debian's `smtp-sink` (postfix) when installed, else aiosmtpd.
 """
 
@@ -12,21 +14,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import multiprocessing
 import resource
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import aiosmtplib
+from sqlalchemy import Engine
 
 from benchmarks.sink import sink
-from benchmarks.world import build_world, write_world
+from benchmarks.world import build_world, later_papers, write_papers, write_world
 from digest import pipeline, store
 from digest.compose import Composer
-from digest.config import load_config
+from digest.config import Settings, load_config
 from digest.deliver import Envelope, ResultSink, SendResult, SmtpTransport, Transport
 from digest.planner import default_workers
 
@@ -82,6 +86,19 @@ def _write_world(papers: int, subscribers: int, folder: Path, tables: dict[str, 
     write_world(build_world(papers, subscribers), folder, tables)
 
 
+def _write_papers(papers: int, day_index: int, day: dt.date, path: Path) -> None:
+    write_papers(later_papers(papers, day_index, day), path)
+
+
+def _in_child(target: Callable[..., None], *args: object) -> None:
+    """Run `target` in a child process, so this process's peak RSS is the job's alone."""
+    child = multiprocessing.get_context("spawn").Process(target=target, args=args)
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise SystemExit(f"building the world failed (exit {child.exitcode})")
+
+
 def run(args: argparse.Namespace, folder: Path, port: int | None) -> None:
     started = time.perf_counter()
     tables: dict[str, dict[str, object]] = {
@@ -95,14 +112,7 @@ def run(args: argparse.Namespace, folder: Path, port: int | None) -> None:
         },
         "smtp": {"host": "127.0.0.1", "port": port or 25, "security": "none"},
     }
-    # built in a child process, so this process's peak RSS is the job's alone
-    child = multiprocessing.get_context("spawn").Process(
-        target=_write_world, args=(args.papers, args.subscribers, folder, tables)
-    )
-    child.start()
-    child.join()
-    if child.exitcode != 0:
-        raise SystemExit(f"building the world failed (exit {child.exitcode})")
+    _in_child(_write_world, args.papers, args.subscribers, folder, tables)
     config = folder / "digest.toml"
     report("world", args.subscribers, time.perf_counter() - started, papers=args.papers)
 
@@ -111,10 +121,42 @@ def run(args: argparse.Namespace, folder: Path, port: int | None) -> None:
     engine = store.open_engine(settings.database_url)
     report("config", len(settings.subscribers), time.perf_counter() - started)
 
-    now = pipeline.utcnow()
+    first_day = pipeline.utcnow()
+    built = 0
+    for day_index in range(args.days):
+        now = first_day + dt.timedelta(days=day_index)
+        day = {"day": day_index + 1} if args.days > 1 else {}
+        if day_index:
+            # the next day's new papers replace the file the world's source reads; yesterday's stay stored
+            _in_child(_write_papers, args.papers, day_index, now.date(), folder / "papers.jsonl")
+        built = run_day(args, engine, settings, now, port, day)
+    if port and built:
+        with engine.connect() as conn:
+            # streamed, so the comparison does not hold thousands of messages in this process's RSS
+            rows = conn.execution_options(yield_per=100).execute(
+                store.delivery_t.select()
+                .with_only_columns(store.delivery_t.c.subscriber, store.delivery_t.c.message)
+                .where(store.delivery_t.c.message.is_not(None))
+                .order_by(store.delivery_t.c.id.desc())
+                .limit(min(args.raw_limit, built))
+            )
+            started = time.perf_counter()
+            count = asyncio.run(raw_smtp(port, ((r[0], r[1]) for r in rows), "papers@example.org"))
+            report("raw_smtp", count, time.perf_counter() - started)
+
+
+def run_day(
+    args: argparse.Namespace,
+    engine: Engine,
+    settings: Settings,
+    now: dt.datetime,
+    port: int | None,
+    day: dict[str, int],
+) -> int:
+    """One day of the job (fetch, compose, send) at `now`, a JSON line per phase; returns digests built."""
     started = time.perf_counter()
     fetched = pipeline.fetch(engine, settings, now)
-    report("fetch", sum(r.counts.seen for r in fetched), time.perf_counter() - started)
+    report("fetch", sum(r.counts.seen for r in fetched), time.perf_counter() - started, **day)
 
     started = time.perf_counter()
     workers = default_workers(len(settings.subscribers)) if args.workers is None else args.workers
@@ -125,6 +167,7 @@ def run(args: argparse.Namespace, folder: Path, port: int | None) -> None:
         "compose",
         built + skipped,
         time.perf_counter() - started,
+        **day,
         built=built,
         skipped=skipped,
         workers=workers,
@@ -137,7 +180,7 @@ def run(args: argparse.Namespace, folder: Path, port: int | None) -> None:
     del planned
 
     if args.skip_send:
-        return
+        return built
     transport: Transport = SmtpTransport(settings.smtp) if port else NullTransport()
     started = time.perf_counter()
 
@@ -148,20 +191,8 @@ def run(args: argparse.Namespace, folder: Path, port: int | None) -> None:
             await transport.close()  # on the loop its pooled connections belong to
 
     sent = asyncio.run(send_all())
-    report("send", sent.sent, time.perf_counter() - started, transport=args.transport, failed=sent.failed)
-
-    if port:
-        with engine.connect() as conn:
-            # streamed, so the comparison does not hold thousands of messages in this process's RSS
-            rows = conn.execution_options(yield_per=100).execute(
-                store.delivery_t.select()
-                .with_only_columns(store.delivery_t.c.subscriber, store.delivery_t.c.message)
-                .where(store.delivery_t.c.message.is_not(None))
-                .limit(min(args.raw_limit, built))
-            )
-            started = time.perf_counter()
-            count = asyncio.run(raw_smtp(port, ((r[0], r[1]) for r in rows), "papers@example.org"))
-            report("raw_smtp", count, time.perf_counter() - started)
+    report("send", sent.sent, time.perf_counter() - started, **day, transport=args.transport, failed=sent.failed)
+    return built
 
 
 def main() -> None:
@@ -171,9 +202,12 @@ def main() -> None:
     parser.add_argument("--transport", choices=("smtp", "null"), default="smtp")
     parser.add_argument("--raw-limit", type=int, default=5000, help="messages for the raw SMTP comparison")
     parser.add_argument("--workers", type=int, help="compose processes (default: 0 below 2,000 subscribers, else 2)")
+    parser.add_argument("--days", type=int, default=1, help="days to run, each with new papers (steady state)")
     parser.add_argument("--skip-send", action="store_true", help="stop after composing")
     parser.add_argument("--keep", type=Path, help="build the world in this folder and keep it")
     args = parser.parse_args()
+    if args.days < 1:
+        parser.error("--days must be at least 1")
     with contextlib.ExitStack() as stack:
         folder = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="digest-bench-")))
         port = None

@@ -160,16 +160,21 @@ class Zipf:
         return self.rng.choices(self.population, cum_weights=self.cum)[0]
 
 
-def build_papers(base: Sequence[tuple[str, str]], count: int, day: dt.date, seed: int = 1) -> list[dict[str, Any]]:
-    """`count` distinct papers from the corpus ones: each copy gets its own title variant, id, authors, votes."""
+def build_papers(
+    base: Sequence[tuple[str, str]], count: int, day: dt.date, seed: int = 1, first: int = 0
+) -> list[dict[str, Any]]:
+    """`count` distinct papers from the corpus ones: each copy gets its own title variant, id, authors, votes.
+    `first` numbers them on from earlier days' papers, so another day's batch has ids of its own."""
     rng = random.Random(seed)
     if count > len(base) * len(TITLE_VARIANTS):
         raise ValueError(f"at most {len(base) * len(TITLE_VARIANTS)} papers from {len(base)} corpus papers")
+    if first + count > 90_000:
+        raise ValueError("at most 90,000 papers over all days (five-digit arXiv numbers)")
     vocab_phrases = [(t, tuple(tokens(t))) for t in POPULAR_TOPICS]
     items = []
-    for n in range(count):
+    for n in range(first, first + count):
         title, abstract = base[n % len(base)]
-        variant = TITLE_VARIANTS[n // len(base)]
+        variant = TITLE_VARIANTS[(n // len(base)) % len(TITLE_VARIANTS)]
         title = variant.format(t=title)
         featured = dt.datetime.combine(day - dt.timedelta(days=rng.randrange(3)), dt.time(6), tzinfo=dt.UTC)
         body = tokens(f"{title} {abstract}")
@@ -217,6 +222,18 @@ def build_world(papers: int = 2000, subscribers: int = 1000, day: dt.date | None
     vocab = vocabulary(base)
     day = day or dt.datetime.now(dt.UTC).date()
     return World(build_papers(base, papers, day, seed), build_subscribers(vocab, subscribers, seed + 1), vocab)
+
+
+def later_papers(papers: int, day_index: int, day: dt.date, seed: int = 1) -> list[dict[str, Any]]:
+    """Day `day_index`'s (0 = the world's first) new papers: the same kind as the world's, with new ids."""
+    return build_papers(corpus_papers(), papers, day, seed + 2 * day_index, first=papers * day_index)
+
+
+def write_papers(items: Iterable[dict[str, Any]], path: Path) -> None:
+    """Papers as the JSONL file the world's `file` source reads."""
+    with path.open("w", encoding="utf-8") as out:
+        for item in items:
+            out.write(json.dumps(item, ensure_ascii=False) + "\n")
 
 
 def _phrase_matcher(world: World) -> Any:
@@ -304,9 +321,7 @@ def config_text(world: World, papers_file: str, tables: dict[str, dict[str, obje
 def write_world(world: World, folder: Path, tables: dict[str, dict[str, object]]) -> Path:
     """Write `papers.jsonl` and `digest.toml` into `folder`; returns the config path."""
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / "papers.jsonl").open("w", encoding="utf-8") as out:
-        for item in world.papers:
-            out.write(json.dumps(item, ensure_ascii=False) + "\n")
+    write_papers(world.papers, folder / "papers.jsonl")
     config = folder / "digest.toml"
     config.write_text(config_text(world, "papers.jsonl", tables), encoding="utf-8")
     return config

@@ -3,6 +3,7 @@ and a digest holds only papers that match its reader's keywords (found here by b
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import mailbox
 import re
@@ -14,7 +15,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from benchmarks.world import Subscriber, build_world, expected_matches, related_papers, write_world
+from benchmarks.world import (
+    Subscriber,
+    World,
+    build_world,
+    expected_matches,
+    later_papers,
+    related_papers,
+    write_papers,
+    write_world,
+)
 from digest import pipeline, planner, store
 from digest.compose import Composer
 from digest.config import load_config
@@ -100,3 +110,60 @@ def test_readers_with_the_same_interests_share_one_ranking(tmp_path: Path) -> No
     with engine.connect() as conn:
         papers = {s.email: tuple(tuple(r) for r in conn.execute(query, {"who": s.email})) for s in twins}
     assert papers["twin0@example.org"] and len(set(papers.values())) == 1
+
+
+def test_the_next_day_sends_only_that_days_papers_to_each_reader_once(tmp_path: Path) -> None:
+    """Day 2 of the world (the steady state): every reader with a match among the new papers gets one more
+    digest, holding only new papers that match them, never one of yesterday's (sent or not)."""
+    corpus_files()
+    world = build_world(papers=300, subscribers=60, day=NOW.date())
+    config = write_world(
+        world,
+        tmp_path,
+        {
+            "": {"database_url": "sqlite:///digest.db"},
+            "schedule": {"send_at": "07:00"},
+            "delivery": {"maildir": "mail", "from": "Daily Papers <papers@example.org>"},
+        },
+    )
+    settings = load_config(config)
+    engine = store.open_engine(settings.database_url)
+    first = pipeline.run_once(engine, settings, NOW)
+    day_one = {e: set(PAPER_ID.findall(_text(m))) for e, ms in _digests(tmp_path / "mail").items() for m in ms}
+    assert first.ok and first.built == len(day_one) > 0
+
+    tomorrow = NOW + dt.timedelta(days=1)
+    papers = later_papers(300, 1, tomorrow.date())
+    write_papers(papers, tmp_path / "papers.jsonl")
+    second = pipeline.run_once(engine, settings, tomorrow)
+    assert second.ok
+
+    new_world = World(papers, world.subscribers, world.vocabulary)
+    new_ids = {p["paper"]["id"] for p in papers}
+    assert not new_ids & {p["paper"]["id"] for p in world.papers}
+    expected, related = expected_matches(new_world), related_papers(new_world)
+    both_days = _digests(tmp_path / "mail")
+    assert sum(len(ms) for ms in both_days.values()) == first.built + second.built
+    for address, messages in both_days.items():
+        assert len(messages) <= 2, f"{address} got {len(messages)} digests in two days"
+        shown = [set(PAPER_ID.findall(_text(m))) for m in messages]
+        today = [ids for ids in shown if ids & new_ids]
+        if expected[address]:
+            assert len(today) == 1, f"{address} has new matches but no day-2 digest"
+        for ids in today:
+            assert ids <= new_ids, f"{address} got one of yesterday's papers again"
+            assert ids <= related[address], f"{address} got papers matching none of their keywords"
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT d.subscriber, i.paper_id, count(*) FROM delivery_item i JOIN delivery d ON d.id = i.delivery_id "
+                "WHERE d.status = 'sent' GROUP BY d.subscriber, i.paper_id HAVING count(*) > 1"
+            )
+        ).all()
+    assert rows == [], "a paper was sent twice to one reader"
+
+
+def _text(msg: EmailMessage) -> str:
+    part = msg.get_body(("plain",))
+    assert part is not None
+    return str(part.get_content())
