@@ -114,7 +114,8 @@ class Delivery(SQLModel, table=True):
         Index("ix_delivery_outbox", "status", "created_at", "id", "next_attempt_at", "claimed_until"),
         # A subscriber's recent deliveries (what planning asks per chunk), found without visiting their
         # older history or anybody else's: a status index would make each chunk scan every pending row.
-        Index("ix_delivery_subscriber_created", "subscriber", "created_at"),
+        # Covering (status included), so planning never reads a row, whose created_at lies past the message.
+        Index("ix_delivery_subscriber_created", "subscriber", "created_at", "status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

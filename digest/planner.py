@@ -15,7 +15,7 @@ import os
 import resource
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -33,7 +33,16 @@ from digest.config import WEEKDAYS, Settings, SubscriberConfig
 from digest.logs import event
 from digest.memory import release_memory
 from digest.models import DeliveryStatus, Paper
-from digest.ranking import DocFreq, Interests, PaperIndex, RankedPaper, RankingParams, parse_keyword
+from digest.ranking import (
+    Interests,
+    PaperIndex,
+    RankedPaper,
+    RankingParams,
+    Term,
+    WindowStats,
+    compile_terms,
+    parse_keyword,
+)
 
 log = logging.getLogger("digest.pipeline")
 
@@ -89,14 +98,53 @@ def ranking_params(settings: Settings) -> RankingParams:
     return RankingParams(**settings.ranking.model_dump(exclude={"idf_window_days"}))
 
 
-def candidate_pool(conn: Connection, settings: Settings, now: dt.datetime) -> tuple[list[Paper], DocFreq | None]:
-    """Papers first seen within the lookback window, and document frequencies over the wider idf window
-    (None when the two windows hold the same papers)."""
+def candidate_pool(
+    conn: Connection,
+    settings: Settings,
+    now: dt.datetime,
+    start: dt.datetime,
+    subs: Iterable[SubscriberConfig],
+) -> tuple[list[Paper], WindowStats | None]:
+    """The papers first seen from `start` (no reader due now may receive an older one), and the window
+    statistics that score them exactly as within the whole lookback window, gathered for these readers'
+    terms (None when the pool is that window and the idf window holds no more papers).
+
+    Holding only what is still sendable keeps memory flat day after day: the idf window (30 days of
+    papers, say) is streamed in batches, never held, in this process or a worker."""
     window_start = now - dt.timedelta(days=settings.lookback_days)
-    idf_days = max(settings.ranking.idf_window_days, settings.lookback_days)
-    recent = store.papers_seen_since(conn, now - dt.timedelta(days=idf_days))
-    pool = [p for p in recent if p.first_seen_at >= window_start]
-    return pool, (DocFreq.of_papers(recent) if len(recent) > len(pool) else None)
+    idf_start = now - dt.timedelta(days=max(settings.ranking.idf_window_days, settings.lookback_days))
+    start = max(start, window_start)
+    pool = store.papers_seen_since(conn, start)
+    if start == window_start and store.count_papers_seen_since(conn, idf_start) == len(pool):
+        return pool, None
+    return pool, WindowStats.gather(store.paper_batches(conn, idf_start), window_terms(subs), window_start)
+
+
+def window_terms(subs: Iterable[SubscriberConfig]) -> list[Term]:
+    """Every term these readers' rankings compile: their keywords and exclusions, as each asked (synonyms)."""
+    terms: dict[str, Term] = {}
+    for interests in {interests_of(sub) for sub in subs}:
+        for term in compile_terms(interests.keywords + interests.exclude, interests.synonyms):
+            terms.setdefault(term.key, term)
+    return list(terms.values())
+
+
+def since_for(last: dt.datetime | None, window_start: dt.datetime) -> dt.datetime:
+    """The earliest first-seen time of a paper a reader may still receive: after their last digest (sent or
+    skipped) within the lookback window, else the window's start."""
+    return window_start if last is None else max(window_start, last + AFTER)
+
+
+def earliest_since(
+    conn: Connection, settings: Settings, todo: Sequence[tuple[SubscriberConfig, dt.date]], now: dt.datetime
+) -> dt.datetime | None:
+    """The earliest `since_for` among these readers (None for none): where the day's candidate pool starts."""
+    if not todo:
+        return None
+    window_start = now - dt.timedelta(days=settings.lookback_days)
+    emails = {sub.email for sub, _ in todo}
+    last = store.last_sent_at(conn, emails, window_start)
+    return since_for(min(last.values()) if len(last) == len(emails) else None, window_start)
 
 
 def interests_of(sub: SubscriberConfig) -> Interests:
@@ -180,7 +228,7 @@ def jobs_for(
         Job(
             sub,
             day,
-            max(window_start, last[sub.email] + AFTER) if sub.email in last else window_start,
+            since_for(last.get(sub.email), window_start),
             frozenset(delivered.get(sub.email, ())),
             digest_info(settings, sub, day),
             settings.delivery.send_empty if sub.send_empty is None else sub.send_empty,
@@ -215,7 +263,7 @@ class Planner:
         composer: Composer,
         now: dt.datetime,
         params: RankingParams | None = None,
-        idf: DocFreq | None = None,
+        idf: WindowStats | None = None,
     ) -> None:
         self.index = PaperIndex(pool, params, idf)
         # readers who share interests (and history) share a ranking: popular keyword sets recur often
@@ -295,7 +343,7 @@ class ComposerSpec:
 
 
 def _worker_init(
-    pool: list[Paper], spec: ComposerSpec, now: dt.datetime, params: RankingParams, idf: DocFreq | None
+    pool: list[Paper], spec: ComposerSpec, now: dt.datetime, params: RankingParams, idf: WindowStats | None
 ) -> None:
     global _worker
     _worker = Planner(pool, spec.build(), now, params, idf)
@@ -334,11 +382,6 @@ def default_workers(subscribers: int) -> int:
     return max(min(2, (os.cpu_count() or 1)), 1)
 
 
-def _chunks(subs: Sequence[SubscriberConfig], size: int) -> Iterator[Sequence[SubscriberConfig]]:
-    for start in range(0, len(subs), size):
-        yield subs[start : start + size]
-
-
 def plan_and_record(
     engine: Engine,
     settings: Settings,
@@ -354,13 +397,24 @@ def plan_and_record(
     processes when there are many."""
     subs = [settings.subscriber(e) for e in only] if only else settings.subscribers
     forced = bool(only) or digest_date is not None
-    workers = default_workers(len(subs)) if workers is None else workers
-    chunk = chunk or (POOL_CHUNK if workers > 0 else PLAN_CHUNK)
     report = PlanReport()
     params = ranking_params(settings)
+    # a first pass finds who is due and how far back the pool must go; nobody due: no pool, no workers
+    start: dt.datetime | None = None
+    due = 0
     with engine.connect() as conn:
-        pool, idf = candidate_pool(conn, settings, now)
+        for part in store.batched(subs, PLAN_CHUNK):
+            todo = wanted(conn, settings, part, now, forced=forced, digest_date=digest_date)
+            due += len(todo)
+            first = earliest_since(conn, settings, todo, now)
+            if first is not None and (start is None or first < start):
+                start = first
+        if start is None:
+            return report
+        pool, idf = candidate_pool(conn, settings, now, start, subs)
     pool_ids = [p.id for p in pool if p.id is not None]
+    workers = default_workers(due) if workers is None else workers
+    chunk = chunk or (POOL_CHUNK if workers > 0 else PLAN_CHUNK)
 
     def store_rows(rows: list[store.NewDelivery], planned: list[Planned] | None = None) -> None:
         started = time.perf_counter()
@@ -380,7 +434,7 @@ def plan_and_record(
 
     if workers <= 0:
         planner: Planner | None = None
-        for part in _chunks(subs, chunk):
+        for part in store.batched(subs, chunk):
             batch = jobs(part)
             if batch:
                 planner = planner or Planner(pool, composer, now, params, idf)
@@ -406,7 +460,7 @@ def plan_and_record(
             del rows
             release_memory()
 
-        for part in _chunks(subs, chunk):
+        for part in store.batched(subs, chunk):
             batch = jobs(part)
             if batch:
                 in_flight.append(executor.submit(_worker_plan, batch))
@@ -430,18 +484,20 @@ def plan(
     explicit date) without one today. Reads through `conn`, so a caller's transaction sees its own writes."""
     subs = [settings.subscriber(e) for e in only] if only else settings.subscribers
     forced = bool(only) or digest_date is not None
-    planner: Planner | None = None
-    pool_ids: list[int] = []
+    todo = [
+        t
+        for part in store.batched(subs, PLAN_CHUNK)
+        for t in wanted(conn, settings, part, now, forced=forced, digest_date=digest_date)
+    ]
+    start = earliest_since(conn, settings, todo, now)
+    if start is None:
+        return []
+    pool, idf = candidate_pool(conn, settings, now, start, subs)
+    planner = Planner(pool, composer, now, ranking_params(settings), idf)
+    pool_ids = [p.id for p in pool if p.id is not None]
     planned: list[Planned] = []
-    for part in _chunks(subs, PLAN_CHUNK):
-        todo = wanted(conn, settings, part, now, forced=forced, digest_date=digest_date)
-        if not todo:
-            continue
-        if planner is None:
-            pool, idf = candidate_pool(conn, settings, now)
-            pool_ids = [p.id for p in pool if p.id is not None]
-            planner = Planner(pool, composer, now, ranking_params(settings), idf)
-        planned.extend(planner.plan(job) for job in jobs_for(conn, settings, todo, pool_ids, now))
+    for part in store.batched(todo, PLAN_CHUNK):
+        planned.extend(planner.plan(job) for job in jobs_for(conn, settings, part, pool_ids, now))
     return planned
 
 

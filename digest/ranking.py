@@ -46,6 +46,7 @@ __all__ = [
     "RankedPaper",
     "RankingParams",
     "Term",
+    "WindowStats",
     "compile_terms",
     "normalize",
     "parse_keyword",
@@ -253,6 +254,72 @@ class DocFreq:
         return len(self.postings.get(token, ()))
 
 
+@dataclass(frozen=True, slots=True)
+class WindowStats:
+    """What a day's scores are relative to, gathered from stored papers batch by batch so no process holds
+    them all: idf over the idf window, and over the lookback window the mean abstract length, the top upvotes
+    and the latest first-seen time. An index given these ranks exactly as one over the whole lookback window,
+    so it need only hold the papers still sendable to someone (yesterday's run sent the rest).
+
+    Frequencies are kept for the phrases and words of the terms it was gathered for, and no others."""
+
+    n: int
+    phrase_dfs: dict[tuple[tuple[str, ...], ...], int]
+    token_dfs: dict[str, int]
+    abstract_length: float
+    top_upvotes: int
+    latest_seen: float
+
+    @classmethod
+    def gather(
+        cls, batches: Iterable[Sequence[Paper]], terms: Iterable[Term], lookback_start: dt.datetime
+    ) -> WindowStats:
+        """Frequencies of these terms' phrases and words over all papers of `batches` (the idf window, in
+        batches of disjoint papers), and the lookback window's figures over those first seen from `lookback_start`."""
+        phrase_sets = {_same_phrases(t) for t in terms}
+        words = {tok for phrases in phrase_sets for phrase in phrases for tok in phrase}
+        words.update(tok for t in terms for v in t.variants for tok in v.phrase)
+        phrase_dfs = dict.fromkeys(phrase_sets, 0)
+        token_dfs = dict.fromkeys(words, 0)
+        n = lengths = with_abstract = top = 0
+        latest = -math.inf
+        start = lookback_start.timestamp()
+        for batch in batches:
+            fields = [paper_fields(p) for p in batch]
+            freq = DocFreq(_stream(f) for f in fields)
+            n += freq.n
+            for phrases in phrase_sets:
+                phrase_dfs[phrases] += freq.df(phrases)
+            for tok in words:
+                token_dfs[tok] += freq.token_df(tok)
+            for paper, f in zip(batch, fields, strict=True):
+                seen = paper.first_seen_at.timestamp()
+                if seen >= start:
+                    if f["abstract"]:
+                        lengths += len(f["abstract"])
+                        with_abstract += 1
+                    top = max(top, paper.upvotes)
+                    latest = max(latest, seen)
+        return cls(n, phrase_dfs, token_dfs, lengths / with_abstract if with_abstract else 1.0, top, latest)
+
+    def df(self, phrases: Sequence[tuple[str, ...]]) -> int:
+        try:
+            return self.phrase_dfs[tuple(phrases)]
+        except KeyError:
+            raise KeyError(f"no window frequency for {phrases!r}: its term was not gathered") from None
+
+    def token_df(self, token: str) -> int:
+        try:
+            return self.token_dfs[token]
+        except KeyError:
+            raise KeyError(f"no window frequency for {token!r}: its term was not gathered") from None
+
+
+def _same_phrases(term: Term) -> tuple[tuple[str, ...], ...]:
+    """The phrases whose papers a term's idf counts: itself and its same-meaning variants."""
+    return tuple(v.phrase for v in term.variants if v.kind == "same")
+
+
 def _stream(fields: dict[str, list[str]]) -> list[str]:
     out: list[str] = []
     for name in FIELDS:
@@ -403,7 +470,7 @@ class PaperIndex:
     """
 
     def __init__(
-        self, papers: Sequence[Paper], params: RankingParams | None = None, idf: DocFreq | None = None
+        self, papers: Sequence[Paper], params: RankingParams | None = None, idf: DocFreq | WindowStats | None = None
     ) -> None:
         self.params = params or RankingParams()
         self.docs: list[_Doc] = []
@@ -415,6 +482,7 @@ class PaperIndex:
         keys = np.unique(np.concatenate([g.uni_keys for g in self._grams.values()]))
         self._token_df = np.bincount(keys // max(len(self.docs), 1), minlength=len(self._vocab))
         self.stats: DocStats = idf or self
+        self.window = idf if isinstance(idf, WindowStats) else None
         n = len(self.docs)
         self._length = {name: self._length_norm(name) for name in FIELDS}
         upvotes = [d.paper.upvotes for d in self.docs]
@@ -444,6 +512,8 @@ class PaperIndex:
         b = self.params.length_norm
         present = lengths[lengths > 0]
         avg = float(present.mean()) if len(present) else 1.0
+        if self.window is not None:
+            avg = self.window.abstract_length
         return np.asarray(1 - b + b * lengths / avg)
 
     def _bonus(self, upvotes: list[int]) -> np.ndarray:
@@ -452,16 +522,18 @@ class PaperIndex:
         if not self.docs:
             return np.zeros(0)
         trend = np.log1p(np.maximum(np.array(upvotes, dtype=np.float64), 0))
-        trend /= trend.max() or 1.0
+        top = trend.max() if self.window is None else np.log1p(max(self.window.top_upvotes, 0))
+        trend /= top or 1.0
         recency = np.zeros(len(self.docs))
         if p.recency_half_life_hours > 0:
-            hours = (self._seen_ts.max() - self._seen_ts) / 3600
+            latest = self._seen_ts.max() if self.window is None else self.window.latest_seen
+            hours = (latest - self._seen_ts) / 3600
             recency = 0.5 ** (hours / p.recency_half_life_hours)
         return np.asarray(p.trend_weight * trend + p.recency_weight * recency, dtype=np.float64)
 
     def trend(self, paper: Paper) -> float:
         """A paper's log-scaled upvotes relative to the pool's most upvoted (0..1)."""
-        top = max((d.paper.upvotes for d in self.docs), default=0)
+        top = max((d.paper.upvotes for d in self.docs), default=0) if self.window is None else self.window.top_upvotes
         return math.log1p(max(paper.upvotes, 0)) / (math.log1p(max(top, 0)) or 1.0)
 
     # ------------------------------------------------------------ postings and document frequencies
@@ -521,7 +593,7 @@ class PaperIndex:
         if cached is not None:
             return cached
         p = self.params
-        idf = bm25_idf(self.stats.n, self.stats.df([v.phrase for v in term.variants if v.kind == "same"]))
+        idf = bm25_idf(self.stats.n, self.stats.df(_same_phrases(term)))
         fields: dict[str, _FieldHits] = {}
         evidence_ids, evidence = [], []
         for name in FIELDS:

@@ -558,6 +558,20 @@ def papers_seen_since(conn: Connection, since: dt.datetime) -> list[Paper]:
     return [Paper.model_validate(dict(row._mapping)) for row in rows]
 
 
+def paper_batches(conn: Connection, since: dt.datetime, size: int = 2000) -> Iterator[list[Paper]]:
+    """Every paper first seen at or after `since`, streamed in lists of at most `size`: for statistics over
+    a window too large to hold at once."""
+    stmt = select(paper_t).where(paper_t.c.first_seen_at >= since).order_by(paper_t.c.id)
+    for rows in conn.execution_options(yield_per=size).execute(stmt).partitions():
+        yield [Paper.model_validate(dict(row._mapping)) for row in rows]
+
+
+def count_papers_seen_since(conn: Connection, since: dt.datetime) -> int:
+    return int(
+        conn.execute(select(func.count()).select_from(paper_t).where(paper_t.c.first_seen_at >= since)).scalar_one()
+    )
+
+
 def sightings_of(conn: Connection, paper_id: int) -> list[Sighting]:
     rows = conn.execute(select(sighting_t).where(sighting_t.c.paper_id == paper_id).order_by(sighting_t.c.id)).all()
     return [Sighting.model_validate(dict(r._mapping)) for r in rows]
@@ -668,8 +682,8 @@ def delivered_paper_ids(
     conn: Connection, subscribers: Iterable[str], paper_ids: Iterable[int], since: dt.datetime
 ) -> dict[str, set[int]]:
     """For each subscriber, which of these papers a sent or pending delivery already holds. Only
-    deliveries created at or after `since` are read: pass the earliest `first_seen_at` of the papers
-    (a digest cannot hold a paper before it was seen)."""
+    deliveries created at or after `since` are read: pass a time no later than the papers' earliest
+    `first_seen_at`, such as the lookback window's start (a digest cannot hold a paper before it was seen)."""
     ids = set(paper_ids)
     out: dict[str, set[int]] = {}
     if not ids:

@@ -19,6 +19,7 @@ from digest.ranking import (
     KeywordError,
     PaperIndex,
     RankingParams,
+    WindowStats,
     compile_terms,
     normalize,
     parse_keyword,
@@ -416,3 +417,55 @@ keywords = ["graph transformers", "optimal transport"]
     assert [r.paper.title for r in wide.ranked] == ["Graph transformers", "Optimal transport"]
     assert wide.ranked[0].score > wide.ranked[1].score
     assert narrow.ranked[0].score == narrow.ranked[1].score
+
+
+@pytest.mark.parametrize("idf_days", [7, 10])
+def test_an_index_of_what_is_still_sendable_ranks_as_one_of_the_whole_window(idf_days: int) -> None:
+    """The planner indexes only papers some reader may still receive, with `WindowStats` gathered batch by
+    batch over the stored windows: every reader's ranking (scores included) is the same as from an index
+    over the whole lookback window with idf over the idf window."""
+    from digest.sources.file import read_file
+    from tests.helpers import corpus_files
+
+    rng = random.Random(5)
+    records = [r for path in corpus_files() for r in read_file(path, "corpus").records]
+    papers = [
+        Paper(
+            id=i,
+            key=f"test:{i:04d}",
+            title=r.title,
+            abstract=r.abstract or "",
+            keywords=rng.choice([[], [], ["diffusion model"], ["KV cache", "quantization"], ["mamba", "agents"]]),
+            upvotes=int(rng.paretovariate(1.2)) - 1,
+            first_seen_at=NOW - dt.timedelta(hours=rng.uniform(0, 24 * 10)),
+            last_seen_at=NOW,
+        )
+        for i, r in enumerate(records, start=1)
+    ]
+    window_start, idf_start, pool_start = (NOW - dt.timedelta(days=d) for d in (7, idf_days, 2))
+    lookback = [p for p in papers if p.first_seen_at >= window_start]
+    idf_window = [p for p in papers if p.first_seen_at >= idf_start]
+    pool = [p for p in papers if p.first_seen_at >= pool_start]
+    readers = [
+        Interests(("linear attention", "state space model", "mamba^2")),
+        Interests(("quantization", "LLM inference"), exclude=("survey",), max_papers=5),
+        Interests(("diffusion model", "reinforcement learning"), synonyms=False),
+        Interests(("speculative decoding", "KV cache", "agents")),
+        Interests(max_papers=7),
+    ]
+    whole = PaperIndex(lookback, idf=DocFreq.of_papers(idf_window) if idf_days > 7 else None)
+    terms = {t.key: t for i in readers for t in compile_terms(i.keywords + i.exclude, i.synonyms)}
+    batches = [idf_window[k : k + 40] for k in range(0, len(idf_window), 40)]
+    stats = WindowStats.gather(batches, terms.values(), window_start)
+    small = PaperIndex(pool, idf=stats)
+    assert len(pool) < len(lookback) // 2 and stats.n == len(idf_window)
+    compared = 0
+    for interests in readers:
+        expected = whole.rank(interests, since=pool_start, skip_ids={pool[0].id or 0})
+        got = small.rank(interests, since=pool_start, skip_ids={pool[0].id or 0})
+        assert [(r.paper.id, r.matched) for r in got] == [(r.paper.id, r.matched) for r in expected]
+        assert [r.score for r in got] == pytest.approx([r.score for r in expected], rel=1e-12)
+        compared += len(got)
+    assert compared > 20
+    with pytest.raises(KeyError, match="not gathered"):
+        small.rank(Interests(("zebrafish",)))

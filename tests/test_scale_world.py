@@ -135,11 +135,21 @@ def test_the_next_day_sends_only_that_days_papers_to_each_reader_once(tmp_path: 
     tomorrow = NOW + dt.timedelta(days=1)
     papers = later_papers(300, 1, tomorrow.date())
     write_papers(papers, tmp_path / "papers.jsonl")
-    second = pipeline.run_once(engine, settings, tomorrow)
+    new_ids = {p["paper"]["id"] for p in papers}
+    pipeline.fetch(engine, settings, tomorrow)
+    with engine.connect() as conn:
+        todo = planner.wanted(conn, settings, settings.subscribers, tomorrow)
+        start = planner.earliest_since(conn, settings, todo, tomorrow)
+        assert start is not None and len(todo) == len(world.subscribers)
+        pool, stats = planner.candidate_pool(conn, settings, tomorrow, start, settings.subscribers)
+    # every reader had a digest (sent or skipped) yesterday, so only today's papers are indexed; the
+    # idf and the other window figures still cover both days
+    assert {p.arxiv_id for p in pool} == new_ids
+    assert stats is not None and stats.n == 600
+    second = pipeline.run_once(engine, settings, tomorrow, do_fetch=False)
     assert second.ok
 
     new_world = World(papers, world.subscribers, world.vocabulary)
-    new_ids = {p["paper"]["id"] for p in papers}
     assert not new_ids & {p["paper"]["id"] for p in world.papers}
     expected, related = expected_matches(new_world), related_papers(new_world)
     both_days = _digests(tmp_path / "mail")
