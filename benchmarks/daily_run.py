@@ -3,7 +3,8 @@
 Run from the repository root:
     .venv/bin/python -m benchmarks.daily_run --subscribers 1000 [--papers 2000] [--transport smtp|null]
 Prints one JSON line per phase (world, config, fetch, compose, send and, with smtp, raw_smtp for comparison):
-items, seconds, items/s and the peak RSS so far (MB) of this process and of its child processes.
+items, seconds, items/s and the peak RSS so far (MB) of this process; compose adds the compose workers' peak.
+(Not `RUSAGE_CHILDREN`: a spawned child's `ru_maxrss` starts at its parent's size at the fork.)
 `--days N` runs N consecutive days, each with a new batch of papers: day 2 on is the steady state, where
 every subscriber has a history (last digest, papers already sent) and the outbox holds earlier days.
 `--transport smtp` sends to a local sink: Debian's `smtp-sink` (postfix) when installed, else aiosmtpd.
@@ -17,7 +18,6 @@ import contextlib
 import datetime as dt
 import json
 import multiprocessing
-import resource
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -32,6 +32,7 @@ from digest import pipeline, store
 from digest.compose import Composer
 from digest.config import Settings, load_config
 from digest.deliver import Envelope, ResultSink, SendResult, SmtpTransport, Transport
+from digest.memory import peak_rss_mb
 from digest.planner import default_workers
 
 SECRET = "benchmark-unsubscribe-secret"
@@ -53,18 +54,13 @@ class NullTransport:
         return None
 
 
-def _peak_mb(who: int) -> float:
-    return round(resource.getrusage(who).ru_maxrss / 1024, 1)
-
-
 def report(phase: str, items: int, seconds: float, **extra: object) -> None:
     line = {
         "phase": phase,
         "items": items,
         "seconds": round(seconds, 3),
         "items_per_s": round(items / seconds, 1) if seconds > 0 else None,
-        "peak_rss_mb": _peak_mb(resource.RUSAGE_SELF),
-        "children_peak_rss_mb": _peak_mb(resource.RUSAGE_CHILDREN),
+        "peak_rss_mb": peak_rss_mb(),
         **extra,
     }
     print(json.dumps(line), flush=True)

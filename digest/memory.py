@@ -8,7 +8,9 @@ resident size of a 100,000-subscriber run creeps up batch by batch. Elsewhere bo
 from __future__ import annotations
 
 import ctypes
+import resource
 import sys
+from pathlib import Path
 from typing import Any
 
 M_ARENA_MAX = -8  # mallopt parameter (malloc.h)
@@ -42,3 +44,15 @@ def limit_arenas(arenas: int = ARENAS) -> None:
     (+100 MB peak at 100,000 digests; +50 MB with two arenas). Call before threads start allocating."""
     if _LIBC is not None:
         _LIBC.mallopt(M_ARENA_MAX, arenas)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident size in MB. On Linux the kernel's high-water mark (VmHWM), since
+    `ru_maxrss` survives exec: a spawned worker would report its parent's size at the fork."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -12,7 +12,6 @@ import datetime as dt
 import logging
 import multiprocessing
 import os
-import resource
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -31,7 +30,7 @@ from digest import store
 from digest.compose import Composer, DigestInfo, Memo, unsubscribe_links
 from digest.config import WEEKDAYS, Settings, SubscriberConfig
 from digest.logs import event
-from digest.memory import release_memory
+from digest.memory import peak_rss_mb, release_memory
 from digest.models import DeliveryStatus, Paper
 from digest.ranking import (
     Interests,
@@ -51,6 +50,7 @@ POOL_CHUNK = 250  # a worker's chunk comes back as ~8 MB of message bytes; the m
 POOL_MIN_SUBSCRIBERS = 2000
 KEEP_PLANNED = 100
 RANKINGS_KEPT = 4096
+STATS_BATCH = 500  # papers a batch when gathering window statistics: ~10 MB at a time
 # Papers fetched in the run that built a reader's last digest share its timestamp and were ranked for it:
 # the next digest takes papers first seen strictly after it (a millisecond, which float seconds keep).
 AFTER = dt.timedelta(milliseconds=1)
@@ -117,7 +117,9 @@ def candidate_pool(
     pool = store.papers_seen_since(conn, start)
     if start == window_start and store.count_papers_seen_since(conn, idf_start) == len(pool):
         return pool, None
-    return pool, WindowStats.gather(store.paper_batches(conn, idf_start), window_terms(subs), window_start)
+    stats = WindowStats.gather(store.paper_batches(conn, idf_start, STATS_BATCH), window_terms(subs), window_start)
+    release_memory()
+    return pool, stats
 
 
 def window_terms(subs: Iterable[SubscriberConfig]) -> list[Term]:
@@ -354,7 +356,7 @@ def _worker_plan(jobs: list[Job]) -> tuple[list[store.NewDelivery], PlanStats]:
     release_memory()
     _worker.stats = PlanStats()
     rows = [new_delivery(_worker.plan(job)) for job in jobs]
-    _worker.stats.peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    _worker.stats.peak_rss_mb = peak_rss_mb()
     return rows, _worker.stats
 
 
