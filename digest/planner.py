@@ -46,7 +46,8 @@ from digest.ranking import (
 log = logging.getLogger("digest.pipeline")
 
 PLAN_CHUNK = 500
-POOL_CHUNK = 250  # a worker's chunk comes back as ~8 MB of message bytes; the main process holds a few
+# a chunk comes back as ~4 MB of message bytes and the main process holds up to three (250: +25 MB peak at 100k)
+POOL_CHUNK = 125
 POOL_MIN_SUBSCRIBERS = 2000
 KEEP_PLANNED = 100
 RANKINGS_KEPT = 4096
