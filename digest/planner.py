@@ -138,6 +138,31 @@ def since_for(last: dt.datetime | None, window_start: dt.datetime) -> dt.datetim
     return window_start if last is None else max(window_start, last + AFTER)
 
 
+def todo_and_pool(
+    conn: Connection,
+    settings: Settings,
+    now: dt.datetime,
+    subs: Sequence[SubscriberConfig],
+    *,
+    forced: bool,
+    digest_date: dt.date | None,
+) -> tuple[list[tuple[SubscriberConfig, dt.date]], list[Paper], WindowStats | None]:
+    """Who of these is due now (all when `forced`) without a digest for their date, the papers any of them
+    may still receive, and the statistics that score those; nothing at all when nobody is due."""
+    todo: list[tuple[SubscriberConfig, dt.date]] = []
+    start: dt.datetime | None = None
+    for part in store.batched(subs, PLAN_CHUNK):
+        due = wanted(conn, settings, part, now, forced=forced, digest_date=digest_date)
+        todo.extend(due)
+        first = earliest_since(conn, settings, due, now)
+        if first is not None and (start is None or first < start):
+            start = first
+    if start is None:
+        return [], [], None
+    pool, stats = candidate_pool(conn, settings, now, start, subs)
+    return todo, pool, stats
+
+
 def earliest_since(
     conn: Connection, settings: Settings, todo: Sequence[tuple[SubscriberConfig, dt.date]], now: dt.datetime
 ) -> dt.datetime | None:
@@ -402,21 +427,12 @@ def plan_and_record(
     forced = bool(only) or digest_date is not None
     report = PlanReport()
     params = ranking_params(settings)
-    # a first pass finds who is due and how far back the pool must go; nobody due: no pool, no workers
-    start: dt.datetime | None = None
-    due = 0
     with engine.connect() as conn:
-        for part in store.batched(subs, PLAN_CHUNK):
-            todo = wanted(conn, settings, part, now, forced=forced, digest_date=digest_date)
-            due += len(todo)
-            first = earliest_since(conn, settings, todo, now)
-            if first is not None and (start is None or first < start):
-                start = first
-        if start is None:
-            return report
-        pool, idf = candidate_pool(conn, settings, now, start, subs)
+        todo, pool, idf = todo_and_pool(conn, settings, now, subs, forced=forced, digest_date=digest_date)
+    if not todo:
+        return report  # nobody due: no pool, no workers
     pool_ids = [p.id for p in pool if p.id is not None]
-    workers = default_workers(due) if workers is None else workers
+    workers = default_workers(len(todo)) if workers is None else workers
     chunk = chunk or (POOL_CHUNK if workers > 0 else PLAN_CHUNK)
 
     def store_rows(rows: list[store.NewDelivery], planned: list[Planned] | None = None) -> None:
@@ -430,14 +446,13 @@ def plan_and_record(
         if planned and len(report.planned) < KEEP_PLANNED:
             report.planned.extend(planned[: KEEP_PLANNED - len(report.planned)])
 
-    def jobs(part: Sequence[SubscriberConfig]) -> list[Job]:
+    def jobs(part: Sequence[tuple[SubscriberConfig, dt.date]]) -> list[Job]:
         with engine.connect() as conn:
-            todo = wanted(conn, settings, part, now, forced=forced, digest_date=digest_date)
-            return jobs_for(conn, settings, todo, pool_ids, now) if todo else []
+            return jobs_for(conn, settings, part, pool_ids, now)
 
     if workers <= 0:
         planner: Planner | None = None
-        for part in store.batched(subs, chunk):
+        for part in store.batched(todo, chunk):
             batch = jobs(part)
             if batch:
                 planner = planner or Planner(pool, composer, now, params, idf)
@@ -463,7 +478,7 @@ def plan_and_record(
             del rows
             release_memory()
 
-        for part in store.batched(subs, chunk):
+        for part in store.batched(todo, chunk):
             batch = jobs(part)
             if batch:
                 in_flight.append(executor.submit(_worker_plan, batch))
@@ -487,15 +502,9 @@ def plan(
     explicit date) without one today. Reads through `conn`, so a caller's transaction sees its own writes."""
     subs = [settings.subscriber(e) for e in only] if only else settings.subscribers
     forced = bool(only) or digest_date is not None
-    todo = [
-        t
-        for part in store.batched(subs, PLAN_CHUNK)
-        for t in wanted(conn, settings, part, now, forced=forced, digest_date=digest_date)
-    ]
-    start = earliest_since(conn, settings, todo, now)
-    if start is None:
+    todo, pool, idf = todo_and_pool(conn, settings, now, subs, forced=forced, digest_date=digest_date)
+    if not todo:
         return []
-    pool, idf = candidate_pool(conn, settings, now, start, subs)
     planner = Planner(pool, composer, now, ranking_params(settings), idf)
     pool_ids = [p.id for p in pool if p.id is not None]
     planned: list[Planned] = []

@@ -31,6 +31,11 @@ from digest.config import load_config
 from tests.helpers import corpus_files, utc
 
 NOW = utc(2026, 11, 23, 9, 0)
+TO_MAILDIR: dict[str, dict[str, object]] = {
+    "": {"database_url": "sqlite:///digest.db"},
+    "schedule": {"send_at": "07:00"},
+    "delivery": {"maildir": "mail", "from": "Daily Papers <papers@example.org>"},
+}
 PAPER_ID = re.compile(r"/(?:papers|abs)/(\d{4}\.\d{5})\b")
 
 
@@ -52,15 +57,7 @@ def test_every_matching_subscriber_gets_one_digest_of_matching_papers(
     monkeypatch.setenv("DIGEST_WORKERS", workers)
     world = build_world(papers=300, subscribers=60, day=NOW.date())
     world.subscribers.append(Subscriber("nobody@example.org", "No Match", ("zebrafish husbandry",)))
-    config = write_world(
-        world,
-        tmp_path,
-        {
-            "": {"database_url": "sqlite:///digest.db"},
-            "schedule": {"send_at": "07:00"},
-            "delivery": {"maildir": "mail", "from": "Daily Papers <papers@example.org>"},
-        },
-    )
+    config = write_world(world, tmp_path, TO_MAILDIR)
     settings = load_config(config)
     report = pipeline.run_once(store.open_engine(settings.database_url), settings, NOW)
 
@@ -117,15 +114,7 @@ def test_the_next_day_sends_only_that_days_papers_to_each_reader_once(tmp_path: 
     digest, holding only new papers that match them, never one of yesterday's (sent or not)."""
     corpus_files()
     world = build_world(papers=300, subscribers=60, day=NOW.date())
-    config = write_world(
-        world,
-        tmp_path,
-        {
-            "": {"database_url": "sqlite:///digest.db"},
-            "schedule": {"send_at": "07:00"},
-            "delivery": {"maildir": "mail", "from": "Daily Papers <papers@example.org>"},
-        },
-    )
+    config = write_world(world, tmp_path, TO_MAILDIR)
     settings = load_config(config)
     engine = store.open_engine(settings.database_url)
     first = pipeline.run_once(engine, settings, NOW)
