@@ -554,15 +554,18 @@ def count_papers(conn: Connection) -> int:
 
 def papers_seen_since(conn: Connection, since: dt.datetime) -> list[Paper]:
     """Every paper first seen at or after `since`, oldest first: the day's candidate pool."""
-    rows = conn.execute(select(paper_t).where(paper_t.c.first_seen_at >= since).order_by(paper_t.c.id)).all()
-    return [Paper.model_validate(dict(row._mapping)) for row in rows]
+    return [paper for batch in paper_batches(conn, since) for paper in batch]
 
 
 def paper_batches(conn: Connection, since: dt.datetime, size: int = 2000) -> Iterator[list[Paper]]:
     """Every paper first seen at or after `since`, streamed in lists of at most `size`: for statistics over
     a window too large to hold at once."""
-    stmt = select(paper_t).where(paper_t.c.first_seen_at >= since).order_by(paper_t.c.id)
-    for rows in conn.execution_options(yield_per=size).execute(stmt).partitions():
+    # on the statement: `Connection.execution_options` would stream every later statement of the caller's
+    # connection too (on PostgreSQL, an INSERT through a server-side cursor fails)
+    stmt = (
+        select(paper_t).where(paper_t.c.first_seen_at >= since).order_by(paper_t.c.id).execution_options(yield_per=size)
+    )
+    for rows in conn.execute(stmt).partitions():
         yield [Paper.model_validate(dict(row._mapping)) for row in rows]
 
 

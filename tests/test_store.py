@@ -147,3 +147,16 @@ def test_an_index_added_since_the_database_was_made_is_created_on_open(tmp_path:
     with sqlite3.connect(tmp_path / "old.db") as conn:
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "ix_delivery_subscriber_created" in names
+
+
+def test_streaming_papers_leaves_the_connection_as_it_was(db_url: str) -> None:
+    """`paper_batches` streams its own query only: the caller's later writes on the same connection work
+    (on PostgreSQL a streaming connection would send an INSERT through a server-side cursor)."""
+    engine = store.open_engine(db_url)
+    recs = [PaperRecord(source="hf", title=f"Paper {i}", abstract="x", arxiv_id=f"2611.{i:05d}") for i in range(5)]
+    with engine.begin() as conn:
+        store.upsert_records(conn, recs[:3], utc(2026, 11, 20, 6))
+        batches = list(store.paper_batches(conn, utc(2026, 11, 1), size=2))
+        assert [len(b) for b in batches] == [2, 1]
+        store.upsert_records(conn, recs[3:], utc(2026, 11, 20, 7))
+        assert store.count_papers_seen_since(conn, utc(2026, 11, 1)) == 5
