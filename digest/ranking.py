@@ -276,9 +276,9 @@ class WindowStats:
     ) -> WindowStats:
         """Frequencies of these terms' phrases and words over all papers of `batches` (the idf window, in
         batches of disjoint papers), and the lookback window's figures over those first seen from `lookback_start`."""
+        terms = list(terms)
         phrase_sets = {_same_phrases(t) for t in terms}
-        words = {tok for phrases in phrase_sets for phrase in phrases for tok in phrase}
-        words.update(tok for t in terms for v in t.variants for tok in v.phrase)
+        words = {tok for t in terms for v in t.variants for tok in v.phrase}
         phrase_dfs = dict.fromkeys(phrase_sets, 0)
         token_dfs = dict.fromkeys(words, 0)
         n = lengths = with_abstract = top = 0
