@@ -421,7 +421,7 @@ def check(
     settings = _settings(ctx)
     _engine(settings)
     out.print(f"config ok: {settings.config_path}")
-    out.print(f"  database: {store.safe_url(settings.database_url)}")
+    out.print(f"  database: {store.masked_database_url(settings.database_url)}")
     out.print(f"  sources: {', '.join(s.name + ' (' + s.type + ')' for s in settings.sources) or 'none'}")
     out.print(f"  subscribers: {len(settings.subscribers)}")
     out.print(f"  transport: {settings.delivery.transport}")

@@ -76,7 +76,7 @@ class ConfigWatcher:
                 "config_database_changed",
                 logging.ERROR,
                 error="database_url cannot change while running; restart `digest run` to use the new one",
-                keeping=store.safe_url(self.settings.database_url),
+                keeping=store.masked_database_url(self.settings.database_url),
             )
             fresh.database_url = self.settings.database_url
         self.settings = fresh

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import json
 import mailbox
@@ -122,7 +123,7 @@ def test_send_is_idempotent_and_day_two_sends_only_new_papers(
 
     engine = store.open_engine(db_url)
     with engine.connect() as conn:
-        rows = store.history(conn, store.dt.date(2026, 11, 1))
+        rows = store.history(conn, dt.date(2026, 11, 1))
     assert sorted((d.digest_date.isoformat(), d.subscriber, d.status) for d in rows) == [
         ("2026-11-23", "ada@example.org", "sent"),
         ("2026-11-23", "grace@example.org", "sent"),
@@ -151,7 +152,7 @@ def test_papers_left_out_by_max_papers_do_not_come_back_the_next_day(
     assert len(by["ada@example.org"]) == 1, "day 2 has no new paper: skipped, not yesterday's leftovers"
     assert "Mamba Variant 0" in by["ada@example.org"][0]["Subject"]
     with store.open_engine(db_url).connect() as conn:
-        rows = store.history(conn, store.dt.date(2026, 11, 1), "ada@example.org")
+        rows = store.history(conn, dt.date(2026, 11, 1), "ada@example.org")
     assert sorted((d.digest_date.isoformat(), d.status) for d in rows) == [
         ("2026-11-23", "sent"),
         ("2026-11-24", "skipped"),

@@ -99,7 +99,7 @@ def test_full_disk_while_planning_records_nothing_and_exits_1(tmp_path: Path) ->
         free = conn.execute("PRAGMA freelist_count").fetchone()[0]
         conn.execute("INSERT INTO ballast VALUES (zeroblob(?))", (max(free, 1) * 4096,))
     # Every later connection (the CLI's) may not grow the file: planning's insert fails.
-    import digest.store as store_module
+    import digest.store._engine as store_module
 
     original = store_module._configure_sqlite
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import json
 import mailbox
@@ -87,7 +88,7 @@ def test_hostile_items_are_escaped_truncated_or_rejected(tmp_path: Path) -> None
 
     engine = store.open_engine(f"sqlite:///{tmp_path / 'digest.db'}")
     with engine.connect() as conn:
-        papers = {p.title: p for p in store.papers_seen_since(conn, store.dt.datetime(1970, 1, 1, tzinfo=store.dt.UTC))}
+        papers = {p.title: p for p in store.papers_seen_since(conn, dt.datetime(1970, 1, 1, tzinfo=dt.UTC))}
     assert "Mamba good paper" in papers
     huge = papers["Mamba huge abstract"]
     assert len(huge.abstract) <= 20_000
@@ -121,7 +122,7 @@ def test_invalid_utf8_and_deep_nesting_fail_cleanly(tmp_path: Path) -> None:
     assert code == 0, out
     engine = store.open_engine(f"sqlite:///{tmp_path / 'digest.db'}")
     with engine.connect() as conn:
-        (paper,) = store.papers_seen_since(conn, store.dt.datetime(1970, 1, 1, tzinfo=store.dt.UTC))
+        (paper,) = store.papers_seen_since(conn, dt.datetime(1970, 1, 1, tzinfo=dt.UTC))
     assert paper.title.startswith("Mamba") and "bad bytes" in paper.title
 
     (tmp_path / "feed.json").write_text("[" * 200_000 + "]" * 200_000)
