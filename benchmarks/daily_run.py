@@ -28,11 +28,11 @@ from sqlalchemy import Engine
 
 from benchmarks.sink import sink
 from benchmarks.world import build_world, later_papers, write_papers, write_world
-from digest import pipeline, store
+from digest import fetching, pipeline, planner, sending, store
 from digest.compose import Composer
 from digest.config import Settings, load_config
 from digest.deliver import Envelope, ResultSink, SendResult, SmtpTransport, Transport
-from digest.memory import peak_rss_mb
+from digest.memory import limit_arenas, peak_rss_mb
 from digest.planner import default_workers
 
 SECRET = "benchmark-unsubscribe-secret"
@@ -151,12 +151,12 @@ def run_day(
 ) -> int:
     """One day of the job (fetch, compose, send) at `now`, a JSON line per phase; returns digests built."""
     started = time.perf_counter()
-    fetched = pipeline.fetch(engine, settings, now)
+    fetched = fetching.fetch(engine, settings, now)
     report("fetch", sum(r.counts.seen for r in fetched), time.perf_counter() - started, **day)
 
     started = time.perf_counter()
     workers = default_workers(len(settings.subscribers)) if args.workers is None else args.workers
-    planned = pipeline.plan_and_record(engine, settings, Composer(), now, workers=workers)
+    planned = planner.plan_and_record(engine, settings, Composer(), now, workers=workers)
     built, skipped = planned.built, planned.skipped
     st = planned.stats
     report(
@@ -180,9 +180,9 @@ def run_day(
     transport: Transport = SmtpTransport(settings.smtp) if port else NullTransport()
     started = time.perf_counter()
 
-    async def send_all() -> pipeline.SendReport:
+    async def send_all() -> sending.SendReport:
         try:
-            return await pipeline.send_pending(engine, settings, transport, now)
+            return await sending.send_pending(engine, settings, transport, now)
         finally:
             await transport.close()  # on the loop its pooled connections belong to
 
@@ -192,6 +192,7 @@ def run_day(
 
 
 def main() -> None:
+    limit_arenas()  # as `digest` does at process start
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--papers", type=int, default=2000)

@@ -25,9 +25,10 @@ from sqlalchemy import func, select, update
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.sink import sink
-from digest import pipeline, store
+from digest import sending, store
 from digest.config import parse_config
 from digest.deliver import SmtpTransport
+from digest.memory import limit_arenas
 from digest.models import DeliveryStatus
 
 
@@ -59,6 +60,7 @@ async def raw_loop(port: int, messages: list[tuple[str, bytes]], connections: in
 
 
 def main() -> None:
+    limit_arenas()  # as `digest` does at process start
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--size-kb", type=int, default=30)
@@ -99,7 +101,7 @@ email = "nobody@example.org"
         async def ours() -> float:
             transport = SmtpTransport(settings.smtp)
             started = time.perf_counter()
-            report = await pipeline.send_pending(engine, settings, transport, now)
+            report = await sending.send_pending(engine, settings, transport, now)
             elapsed = time.perf_counter() - started
             await transport.close()
             assert report.sent == args.n, report

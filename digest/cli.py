@@ -23,9 +23,10 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from digest import pipeline, runlock, store
+from digest import fetching, pipeline, planner, runlock, sending, store
 from digest.config import ConfigError, Settings, load_config
 from digest.logs import setup_logging
+from digest.memory import limit_arenas
 from digest.scheduler import DEFAULT_TICK_SECONDS, ConfigWatcher, DailyJob, install_stop_handlers, serve
 
 app = typer.Typer(
@@ -146,7 +147,7 @@ def preview(
 
         data = (
             Composer()
-            .fit(pipeline.digest_info(settings, planned.subscriber, planned.digest_date), [], pipeline.utcnow())
+            .fit(planner.digest_info(settings, planned.subscriber, planned.digest_date), [], pipeline.utcnow())
             .data
         )
         err.print("[yellow]nothing matched: `send` would skip this subscriber today (send_empty is off)[/]")
@@ -176,7 +177,7 @@ def preview(
         err.print(f"no browser could be started: open {html_path} yourself", highlight=False)
 
 
-def preview_json(planned: pipeline.Planned) -> dict[str, Any]:
+def preview_json(planned: planner.Planned) -> dict[str, Any]:
     """The contract's JSON shape for `preview --format json`."""
     from digest.compose import paper_url
 
@@ -197,7 +198,7 @@ def preview_json(planned: pipeline.Planned) -> dict[str, Any]:
     }
 
 
-def _preview_path(planned: pipeline.Planned) -> Path:
+def _preview_path(planned: planner.Planned) -> Path:
     folder = Path(tempfile.gettempdir()) / "digest-preview"
     folder.mkdir(parents=True, exist_ok=True)
     safe = "".join(c if c.isalnum() else "_" for c in planned.subscriber.email)
@@ -213,7 +214,7 @@ def _emit(text: str, output: Path | None) -> None:
         sys.stdout.flush()
 
 
-def _fetch_table(reports: list[pipeline.FetchReport]) -> Table:
+def _fetch_table(reports: list[fetching.FetchReport]) -> Table:
     table = Table(title="fetch")
     for col in ("source", "status", "seen", "new", "updated", "unchanged", "rejected", "time"):
         table.add_column(col, justify="right" if col not in {"source", "status"} else "left")
@@ -255,7 +256,7 @@ def fetch(
         transient=True,
     ) as progress:
         task = progress.add_task("fetching " + ", ".join(chosen), total=len(chosen))
-        reports = pipeline.fetch(
+        reports = fetching.fetch(
             engine, settings, pipeline.utcnow(), names=chosen, on_done=lambda name: progress.advance(task)
         )
     out.print(_fetch_table(reports))
@@ -315,10 +316,10 @@ def send(
             trans = conn.begin()
             try:
                 if not no_fetch and settings.sources:
-                    pipeline.fetch_into(conn, settings, now)
+                    fetching.fetch_into(conn, settings, now)
                 from digest.compose import Composer
 
-                planned = pipeline.plan(conn, settings, Composer(), now, only=only, digest_date=_date(date))
+                planned = planner.plan(conn, settings, Composer(), now, only=only, digest_date=_date(date))
             finally:
                 trans.rollback()
         table = Table(title="would send (dry run)")
@@ -358,7 +359,7 @@ def _send_worker(settings: Settings, subscriber: list[str] | None, until_empty: 
     import asyncio
 
     from digest.deliver import build_transport
-    from digest.outbox_worker import drain
+    from digest.sending import drain
 
     if subscriber:
         fail("--worker sends the whole outbox: drop --subscriber")
@@ -368,7 +369,7 @@ def _send_worker(settings: Settings, subscriber: list[str] | None, until_empty: 
     with _run_lock(settings, engine, "digest send --worker"):
         transport = build_transport(settings)
 
-        async def go() -> pipeline.SendReport:
+        async def go() -> sending.SendReport:
             try:
                 return await drain(engine, settings, transport, stop, until_empty=until_empty, poll_seconds=poll)
             finally:
@@ -489,7 +490,10 @@ def history(
 
 
 def main() -> None:
-    """Console-script entry point: usage errors exit 2, config errors exit 2, failed runs exit 1."""
+    """Console-script entry point: usage errors exit 2, config errors exit 2, failed runs exit 1.
+
+    Process-wide tuning happens here, once, before any thread allocates (see `memory.limit_arenas`)."""
+    limit_arenas()
     app()
 
 

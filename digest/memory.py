@@ -41,7 +41,8 @@ def release_memory() -> None:
 def limit_arenas(arenas: int = ARENAS) -> None:
     """Cap glibc's malloc arenas for this process. The send loop reads message bytes in worker threads
     and frees them on the event loop: with an arena per thread, each arena kept its own freed megabytes
-    (100,000 sends peaked at 262 MB uncapped, 248 MB with one arena). Call before threads start allocating."""
+    (100,000 sends peaked at 262 MB uncapped, 248 MB with one arena). Called once at process start
+    (`cli.main`), before any thread allocates."""
     if _LIBC is not None:
         _LIBC.mallopt(M_ARENA_MAX, arenas)
 

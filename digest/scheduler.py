@@ -1,6 +1,6 @@
 """`digest run`: an APScheduler tick that re-reads the config, fetches when due, and runs the daily job.
 
-The tick itself decides nothing about calendars: `pipeline.plan` picks subscribers whose local send time
+The tick itself decides nothing about calendars: `planner.plan` picks subscribers whose local send time
 has passed today (zoneinfo, so DST days of 23 or 25 hours just work) and who have no delivery for their
 local date. So the first tick at start-up is the catch-up, and a restart right after a send is a no-op.
 """

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from digest import pipeline, store
+from digest import sending, store
 from digest.config import Settings, parse_config
 from digest.deliver import Envelope, SmtpTransport
 from digest.models import DeliveryStatus
@@ -69,11 +69,11 @@ def add_pending(engine: Engine, recipients: list[str], now: dt.datetime = NOW) -
         store.insert_deliveries(conn, rows, now)
 
 
-def send(engine: Engine, settings: Settings, now: dt.datetime) -> pipeline.SendReport:
-    async def go() -> pipeline.SendReport:
+def send(engine: Engine, settings: Settings, now: dt.datetime) -> sending.SendReport:
+    async def go() -> sending.SendReport:
         transport = SmtpTransport(settings.smtp)
         try:
-            return await pipeline.send_pending(engine, settings, transport, now)
+            return await sending.send_pending(engine, settings, transport, now)
         finally:
             await transport.close()
 
@@ -125,7 +125,7 @@ def test_each_fault_ends_in_the_right_status_with_the_right_attempts(tmp_path: P
         assert (first.sent, first.failed, first.retrying) == (2, 2, 4)
 
         # Not yet due: backoff puts the retries about a minute out.
-        assert send(engine, settings, NOW + dt.timedelta(seconds=10)) == pipeline.SendReport()
+        assert send(engine, settings, NOW + dt.timedelta(seconds=10)) == sending.SendReport()
 
         # Second (last) attempt: the still-failing ones give up, with the server's reply kept.
         handler.faults.pop("busy@example.org")
@@ -163,7 +163,7 @@ def test_a_pool_of_reused_connections_sends_concurrently(tmp_path: Path, db_url:
                 return client
 
             transport.connect = counting_connect  # type: ignore[method-assign]
-            await pipeline.send_pending(engine, settings, transport, NOW)
+            await sending.send_pending(engine, settings, transport, NOW)
             assert len(transport._idle) == 3
             await transport.close()
 

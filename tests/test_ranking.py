@@ -12,7 +12,7 @@ import pytest
 
 from digest.config import RankingConfig
 from digest.models import Paper
-from digest.pipeline import ranking_params
+from digest.planner import ranking_params
 from digest.ranking import (
     DocFreq,
     Interests,
@@ -385,7 +385,7 @@ def test_plan_takes_idf_over_the_stored_window(tmp_path) -> None:  # type: ignor
     from digest.compose import Composer
     from digest.config import parse_config
     from digest.models import PaperRecord
-    from digest.pipeline import plan
+    from digest.planner import plan
 
     def settings(idf_days: int):  # type: ignore[no-untyped-def]
         text = f"""

@@ -25,7 +25,7 @@ from benchmarks.world import (
     write_papers,
     write_world,
 )
-from digest import pipeline, planner, store
+from digest import fetching, pipeline, planner, store
 from digest.compose import Composer
 from digest.config import load_config
 from tests.helpers import corpus_files, utc
@@ -95,7 +95,7 @@ def test_readers_with_the_same_interests_share_one_ranking(tmp_path: Path) -> No
     )
     settings = load_config(config)
     engine = store.open_engine(settings.database_url)
-    pipeline.fetch(engine, settings, NOW)
+    fetching.fetch(engine, settings, NOW)
     report = planner.plan_and_record(engine, settings, Composer(), NOW, digest_date=NOW.date(), workers=0)
     distinct = {planner.interests_of(s) for s in settings.subscribers}
     assert report.stats.digests == len(settings.subscribers)
@@ -125,7 +125,7 @@ def test_the_next_day_sends_only_that_days_papers_to_each_reader_once(tmp_path: 
     papers = later_papers(300, 1, tomorrow.date())
     write_papers(papers, tmp_path / "papers.jsonl")
     new_ids = {p["paper"]["id"] for p in papers}
-    pipeline.fetch(engine, settings, tomorrow)
+    fetching.fetch(engine, settings, tomorrow)
     with engine.connect() as conn:
         todo = planner.wanted(conn, settings, settings.subscribers, tomorrow)
         start = planner.earliest_since(conn, settings, todo, tomorrow)

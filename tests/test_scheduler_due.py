@@ -19,7 +19,7 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import Engine, select
 
-from digest import pipeline, store
+from digest import pipeline, planner, store
 from digest.config import Settings, parse_config
 from digest.scheduler import ConfigWatcher, DailyJob, serve
 from tests.helpers import papers_json, utc
@@ -96,16 +96,16 @@ def test_due_from_the_local_send_time(tmp_path: Path, email: str, day: str, due_
     sub = s.subscriber(email)
     minute = dt.timedelta(minutes=1)
     with freeze_time(due_at - minute):
-        assert not pipeline.is_due(s, sub, pipeline.utcnow())
+        assert not planner.is_due(s, sub, pipeline.utcnow())
     with freeze_time(due_at):
-        assert pipeline.is_due(s, sub, pipeline.utcnow())
-        assert pipeline.local_now(s, sub, pipeline.utcnow()).date().isoformat() == day
+        assert planner.is_due(s, sub, pipeline.utcnow())
+        assert planner.local_now(s, sub, pipeline.utcnow()).date().isoformat() == day
 
 
 def test_weekend_is_not_due_for_a_weekday_subscriber(tmp_path: Path) -> None:
     s = settings(tmp_path)
     with freeze_time(utc(2026, 3, 28, 12)):  # Saturday
-        assert not pipeline.is_due(s, s.subscriber("weekdays@example.org"), pipeline.utcnow())
+        assert not planner.is_due(s, s.subscriber("weekdays@example.org"), pipeline.utcnow())
 
 
 def _sent(engine: Engine) -> list[tuple[str, dt.date, dt.datetime]]:

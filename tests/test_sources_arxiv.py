@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
-from digest import pipeline, store
+from digest import fetching, store
 from digest.config import ArxivSourceConfig, Settings, load_config
 from digest.models import Paper
 from digest.sources.arxiv import ArxivSource
@@ -60,7 +60,7 @@ def run_source(config: ArxivSourceConfig, fake: FakeTime) -> SourceResult:
 def test_api_pages_newest_first_until_the_window_ends(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
     server.route("/api/query", arxiv_query_api())
     settings, engine = setup(tmp_path, server, mode="api", page_size=2)
-    [report] = pipeline.fetch(engine, settings, NOW)
+    [report] = fetching.fetch(engine, settings, NOW)
 
     assert (report.status, report.counts.new, report.rejected) == ("ok", 3, 1)
     queries = [r.query for r in server.requests]
@@ -101,7 +101,7 @@ def test_the_real_arxiv_is_never_asked_faster_than_every_three_seconds() -> None
 def test_api_stops_at_max_results(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
     server.route("/api/query", arxiv_query_api())
     settings, engine = setup(tmp_path, server, mode="api", page_size=2, max_results=2)
-    [report] = pipeline.fetch(engine, settings, NOW)
+    [report] = fetching.fetch(engine, settings, NOW)
     assert (report.status, report.counts.new) == ("ok", 2)
     assert len(server.requests) == 1
 
@@ -109,7 +109,7 @@ def test_api_stops_at_max_results(tmp_path: Path, server: LoopbackServer) -> Non
 def test_api_error_feed_fails_cleanly(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
     server.route("/api/query", static("arxiv_api_error.xml", "application/atom+xml"))
     settings, engine = setup(tmp_path, server, mode="api")
-    [report] = pipeline.fetch(engine, settings, NOW)
+    [report] = fetching.fetch(engine, settings, NOW)
     assert report.status == "failed"
     assert report.error and "arXiv API error: max_results must be non-negative" in report.error
 
@@ -125,14 +125,14 @@ def test_api_empty_page_while_results_remain_is_asked_again(tmp_path: Path, serv
 
     server.route("/api/query", flaky)
     settings, engine = setup(tmp_path, server, mode="api")
-    [report] = pipeline.fetch(engine, settings, NOW)
+    [report] = fetching.fetch(engine, settings, NOW)
     assert (report.status, report.counts.new) == ("ok", 3)
     assert len(server.requests) == 2
 
 
 def test_a_bad_category_is_a_clear_failure(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
     settings, engine = setup(tmp_path, server, mode="api", categories=["cs.LG&max_results=-1"])
-    [report] = pipeline.fetch(engine, settings, NOW)
+    [report] = fetching.fetch(engine, settings, NOW)
     assert report.status == "failed" and report.error and "not an arXiv category" in report.error
     assert server.requests == []
 
@@ -143,7 +143,7 @@ def test_a_bad_category_is_a_clear_failure(tmp_path: Path, server: LoopbackServe
 def test_rss_keeps_new_and_cross_and_drops_replacements(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
     server.route("/rss/cs.LG+cs.CL", static("arxiv_rss_cs.LG+cs.CL.xml"))
     settings, engine = setup(tmp_path, server, mode="rss")
-    [report] = pipeline.fetch(engine, settings, NOW)
+    [report] = fetching.fetch(engine, settings, NOW)
     assert server.paths() == ["/rss/cs.LG+cs.CL"]
     assert (report.status, report.counts.new, report.rejected) == ("ok", 3, 1)
     stored = papers(engine)
@@ -160,7 +160,7 @@ def test_rss_keeps_new_and_cross_and_drops_replacements(tmp_path: Path, server: 
 def test_rss_can_include_replacements(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
     server.route("/rss/cs.LG+cs.CL", static("arxiv_rss_cs.LG+cs.CL.xml"))
     settings, engine = setup(tmp_path, server, mode="rss", include_replacements=True)
-    [report] = pipeline.fetch(engine, settings, NOW)
+    [report] = fetching.fetch(engine, settings, NOW)
     assert (report.counts.new, report.rejected) == (5, 1)
     assert papers(engine)["2511.04410"].arxiv_version == 3
 
@@ -168,7 +168,7 @@ def test_rss_can_include_replacements(tmp_path: Path, server: LoopbackServer) ->
 def test_rss_weekend_feed_is_a_success_with_nothing(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
     server.route("/rss/cs.LG", static("arxiv_rss_empty.xml"))
     settings, engine = setup(tmp_path, server, mode="rss", categories=["cs.LG"])
-    [report] = pipeline.fetch(engine, settings, dt.datetime(2026, 2, 28, 9, 0, tzinfo=dt.UTC))
+    [report] = fetching.fetch(engine, settings, dt.datetime(2026, 2, 28, 9, 0, tzinfo=dt.UTC))
     assert (report.status, report.counts.seen, report.rejected, report.error) == ("ok", 0, 0, None)
 
 
@@ -176,9 +176,9 @@ def test_rss_then_api_then_hf_style_sightings_are_one_paper(tmp_path: Path, serv
     server.route("/rss/cs.LG+cs.CL", static("arxiv_rss_cs.LG+cs.CL.xml"))
     server.route("/api/query", arxiv_query_api())
     settings, engine = setup(tmp_path, server, mode="rss")
-    pipeline.fetch(engine, settings, NOW)
+    fetching.fetch(engine, settings, NOW)
     api_settings, _ = setup(tmp_path, server, mode="api")
-    [report] = pipeline.fetch(engine, api_settings, NOW + dt.timedelta(hours=1))
+    [report] = fetching.fetch(engine, api_settings, NOW + dt.timedelta(hours=1))
     assert (report.counts.new, report.counts.seen) == (0, 3)
     gla = papers(engine)["2602.23229"]
     assert gla.arxiv_version == 2, "the API's v2 supersedes the listing's v1"
@@ -200,5 +200,5 @@ def test_rss_body_that_is_not_a_feed_fails_cleanly(
 ) -> None:
     server.route("/rss/cs.LG", lambda seen: Reply(200, body, {"Content-Type": content_type}))
     settings, engine = setup(tmp_path, server, mode="rss", categories=["cs.LG"])
-    [report] = pipeline.fetch(engine, settings, NOW)
+    [report] = fetching.fetch(engine, settings, NOW)
     assert report.status == "failed" and report.error and expected in report.error

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from digest import pipeline, store
+from digest import fetching, store
 from digest.config import Settings, load_config
 from digest.models import Paper
 from tests.loopback_http import (  # noqa: F401
@@ -44,7 +44,7 @@ def papers(engine: Engine) -> dict[str, Paper]:
 def test_pages_every_polled_day_and_keeps_every_field(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
     server.route("/api/daily_papers", hf_daily_api(DAYS))
     settings, engine = setup(tmp_path, server, limit=2)
-    [report] = pipeline.fetch(engine, settings, NOW)
+    [report] = fetching.fetch(engine, settings, NOW)
 
     assert (report.status, report.counts.seen, report.counts.new, report.rejected) == ("ok", 6, 6, 0)
     asked = [(r.query["date"], r.query["p"], r.query["limit"]) for r in server.requests]
@@ -88,7 +88,7 @@ def test_pages_every_polled_day_and_keeps_every_field(tmp_path: Path, server: Lo
 def test_an_empty_day_is_a_success_with_nothing(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
     server.route("/api/daily_papers", hf_daily_api({}))
     settings, engine = setup(tmp_path, server, days=1)
-    [report] = pipeline.fetch(engine, settings, dt.datetime(2026, 2, 28, 9, 0, tzinfo=dt.UTC))
+    [report] = fetching.fetch(engine, settings, dt.datetime(2026, 2, 28, 9, 0, tzinfo=dt.UTC))
     assert (report.status, report.counts.seen, report.error) == ("ok", 0, None)
     assert server.paths() == ["/api/daily_papers"]
     assert server.requests[0].query["date"] == "2026-02-28"
@@ -97,7 +97,7 @@ def test_an_empty_day_is_a_success_with_nothing(tmp_path: Path, server: Loopback
 def test_http_400_for_a_bad_date_fails_cleanly_without_retrying(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
     server.route("/api/daily_papers", hf_daily_api(DAYS, bad_dates=frozenset({"2026-02-25"})))
     settings, engine = setup(tmp_path, server)
-    [report] = pipeline.fetch(engine, settings, NOW)
+    [report] = fetching.fetch(engine, settings, NOW)
     assert report.status == "failed"
     assert report.error and "HTTP 400 Bad Request" in report.error and "date=2026-02-25" in report.error
     assert [r.query["date"] for r in server.requests] == ["2026-02-24", "2026-02-25"]
@@ -109,7 +109,7 @@ def test_http_400_for_a_bad_date_fails_cleanly_without_retrying(tmp_path: Path, 
 def test_malformed_items_are_rejected_with_a_count_and_the_rest_stored(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
     server.route("/api/daily_papers", hf_daily_api({"2026-02-27": "hf_daily_bad_items.json"}))
     settings, engine = setup(tmp_path, server, days=1)
-    [report] = pipeline.fetch(engine, settings, dt.datetime(2026, 2, 27, 9, 0, tzinfo=dt.UTC))
+    [report] = fetching.fetch(engine, settings, dt.datetime(2026, 2, 27, 9, 0, tzinfo=dt.UTC))
     assert (report.status, report.counts.new, report.rejected) == ("ok", 1, 4)
     with engine.connect() as conn:
         run = store.fetch_runs(conn)[0]
@@ -126,7 +126,7 @@ def test_missing_paper_id_is_named_in_the_rejection(tmp_path: Path, server: Loop
     settings, engine = setup(tmp_path, server, days=1)
     with_caplog = caplog  # pytest's LogCaptureFixture
     with with_caplog.at_level(logging.INFO, logger="digest"):  # type: ignore[attr-defined]
-        pipeline.fetch(engine, settings, dt.datetime(2026, 2, 27, 9, 0, tzinfo=dt.UTC))
+        fetching.fetch(engine, settings, dt.datetime(2026, 2, 27, 9, 0, tzinfo=dt.UTC))
     lines = [r.getMessage() for r in with_caplog.records if "item_rejected" in r.getMessage()]  # type: ignore[attr-defined]
     assert len(lines) == 4
     assert sum("paper.id missing" in line for line in lines) == 2
@@ -137,7 +137,7 @@ def test_truncated_json_fails_cleanly(tmp_path: Path, server: LoopbackServer) ->
     body = fixture_bytes("hf_daily_2026-02-26.json")[:700]
     server.route("/api/daily_papers", lambda seen: Reply(200, body, {"Content-Type": "application/json"}))
     settings, engine = setup(tmp_path, server, days=1)
-    [report] = pipeline.fetch(engine, settings, NOW)
+    [report] = fetching.fetch(engine, settings, NOW)
     assert report.status == "failed"
     assert report.error and "expected JSON" in report.error
     assert len(server.requests) == 1, "a bad body is not retried"
@@ -149,7 +149,7 @@ def test_an_html_page_instead_of_json_fails_cleanly(tmp_path: Path, server: Loop
     page = b"<!doctype html><html><head><title>Hugging Face - We'll be right back</title></head><body>...</body></html>"
     server.route("/api/daily_papers", lambda seen: Reply(200, page, {"Content-Type": "text/html; charset=utf-8"}))
     settings, engine = setup(tmp_path, server, days=1)
-    [report] = pipeline.fetch(engine, settings, NOW)
+    [report] = fetching.fetch(engine, settings, NOW)
     assert report.status == "failed"
     assert report.error and "expected JSON, got an HTML page" in report.error and "right back" in report.error
 
@@ -158,7 +158,7 @@ def test_a_json_object_instead_of_an_array_fails_cleanly(tmp_path: Path, server:
     body = b'{"error": "Internal Error - We\'re working hard to fix this as soon as possible!"}'
     server.route("/api/daily_papers", lambda seen: Reply(200, body, {"Content-Type": "application/json"}))
     settings, engine = setup(tmp_path, server, days=1)
-    [report] = pipeline.fetch(engine, settings, NOW)
+    [report] = fetching.fetch(engine, settings, NOW)
     assert report.status == "failed" and report.error and "expected a JSON array" in report.error
 
 
@@ -172,7 +172,7 @@ def test_503_twice_then_200_on_loopback_is_stored(tmp_path: Path, server: Loopba
 
     server.route("/api/daily_papers", flaky)
     settings, engine = setup(tmp_path, server, days=1)
-    [report] = pipeline.fetch(engine, settings, NOW)
+    [report] = fetching.fetch(engine, settings, NOW)
     assert (report.status, report.counts.new) == ("ok", 5)
     assert len(server.requests) == 3
 
@@ -187,7 +187,7 @@ def test_429_with_retry_after_then_200_on_loopback_is_stored(tmp_path: Path, ser
 
     server.route("/api/daily_papers", limited)
     settings, engine = setup(tmp_path, server, days=1)
-    [report] = pipeline.fetch(engine, settings, NOW)
+    [report] = fetching.fetch(engine, settings, NOW)
     assert (report.status, report.counts.new) == ("ok", 5)
     assert len(server.requests) == 2
 
@@ -195,13 +195,13 @@ def test_429_with_retry_after_then_200_on_loopback_is_stored(tmp_path: Path, ser
 def test_conditional_get_turns_an_unchanged_day_into_not_modified(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
     server.route("/api/daily_papers", hf_daily_api(DAYS))
     settings, engine = setup(tmp_path, server, days=1)
-    [first] = pipeline.fetch(engine, settings, NOW)
+    [first] = fetching.fetch(engine, settings, NOW)
     assert (first.status, first.counts.new) == ("ok", 5)
     with engine.connect() as conn:
         saved = store.load_validators(conn, "hf")
     assert list(saved) == [f"{server.base_url}/api/daily_papers?date=2026-02-26&p=0&limit=50"]
     later = NOW + dt.timedelta(hours=1)
-    [second] = pipeline.fetch(engine, settings, later)
+    [second] = fetching.fetch(engine, settings, later)
     assert (second.status, second.counts.seen) == ("not_modified", 0)
     assert server.requests[-1].headers["if-none-match"] == saved[next(iter(saved))][0]
 
@@ -209,8 +209,8 @@ def test_conditional_get_turns_an_unchanged_day_into_not_modified(tmp_path: Path
 def test_validators_for_days_no_longer_polled_are_dropped(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
     server.route("/api/daily_papers", hf_daily_api(DAYS))
     settings, engine = setup(tmp_path, server, days=1)
-    pipeline.fetch(engine, settings, NOW - dt.timedelta(days=1))
-    pipeline.fetch(engine, settings, NOW)
+    fetching.fetch(engine, settings, NOW - dt.timedelta(days=1))
+    fetching.fetch(engine, settings, NOW)
     with engine.connect() as conn:
         saved = store.load_validators(conn, "hf")
     assert [url.split("date=")[1][:10] for url in saved] == ["2026-02-26"]
@@ -220,7 +220,7 @@ def test_a_server_that_ignores_the_page_parameter_does_not_loop(tmp_path: Path, 
     body = fixture_bytes("hf_daily_2026-02-26.json")
     server.route("/api/daily_papers", lambda seen: Reply(200, body, {"Content-Type": "application/json"}))
     settings, engine = setup(tmp_path, server, days=1, limit=5)
-    [report] = pipeline.fetch(engine, settings, NOW)
+    [report] = fetching.fetch(engine, settings, NOW)
     assert (report.status, report.counts.new) == ("ok", 5)
     assert len(server.requests) == 2
 
@@ -231,9 +231,9 @@ def test_conditional_get_walks_unchanged_pages_and_stops_where_it_stopped_before
 ) -> None:
     server.route("/api/daily_papers", hf_daily_api(DAYS))
     settings, engine = setup(tmp_path, server, days=1, limit=2)
-    pipeline.fetch(engine, settings, NOW)
+    fetching.fetch(engine, settings, NOW)
     assert [r.query["p"] for r in server.requests] == ["0", "1", "2"]
-    [again] = pipeline.fetch(engine, settings, NOW + dt.timedelta(hours=1))
+    [again] = fetching.fetch(engine, settings, NOW + dt.timedelta(hours=1))
     assert again.status == "not_modified"
     assert [r.query["p"] for r in server.requests[3:]] == ["0", "1", "2"]
     assert all("if-none-match" in r.headers for r in server.requests[3:])

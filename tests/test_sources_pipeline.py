@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from digest import pipeline, store
+from digest import fetching, pipeline, store
 from digest.cli import app
 from digest.config import load_config
 from tests.loopback_http import (  # noqa: F401
@@ -64,7 +64,7 @@ def test_a_failed_fetch_after_a_good_one_leaves_the_store_exactly_as_it_was(
     server.route("/api/daily_papers", hf_daily_api(DAYS))
     settings = load_config(write_config(tmp_path, sources_toml(server).split('[[sources]]\nname = "arxiv"')[0]))
     engine = store.open_engine(settings.database_url)
-    [good] = pipeline.fetch(engine, settings, NOW)
+    [good] = fetching.fetch(engine, settings, NOW)
     assert (good.status, good.counts.new) == ("ok", 6)
     engine.dispose()
     db = tmp_path / "digest.db"
@@ -81,7 +81,7 @@ def test_a_failed_fetch_after_a_good_one_leaves_the_store_exactly_as_it_was(
 
     server.route("/api/daily_papers", second_day_breaks)
     engine = store.open_engine(settings.database_url)
-    [bad] = pipeline.fetch(engine, settings, NOW + dt.timedelta(hours=3))
+    [bad] = fetching.fetch(engine, settings, NOW + dt.timedelta(hours=3))
     engine.dispose()
 
     assert bad.status == "failed" and bad.error and "expected JSON" in bad.error
@@ -98,7 +98,7 @@ def test_one_failing_source_does_not_stop_the_others(tmp_path: Path, server: Loo
     server.route("/rss/cs.LG+cs.CL", static("arxiv_rss_cs.LG+cs.CL.xml"))
     settings = load_config(write_config(tmp_path, sources_toml(server)))
     engine = store.open_engine(settings.database_url)
-    reports = {r.source: r for r in pipeline.fetch(engine, settings, NOW)}
+    reports = {r.source: r for r in fetching.fetch(engine, settings, NOW)}
     assert (
         reports["hf"].status == "failed" and reports["hf"].error and "gave up after 2 attempts" in reports["hf"].error
     )

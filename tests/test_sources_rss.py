@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from digest import pipeline, store
+from digest import fetching, store
 from digest.config import RssSourceConfig, Settings, load_config
 from digest.models import Paper
 from digest.sources.base import SourceError
@@ -36,7 +36,7 @@ def papers(engine: Engine) -> dict[str, Paper]:
 def test_atom_feed_with_wrapped_title_and_versioned_id(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
     server.route("/papers.atom", static("lab_blog_atom.xml", "application/atom+xml"))
     settings, engine = setup(tmp_path, server, "/papers.atom")
-    [report] = pipeline.fetch(engine, settings, NOW)
+    [report] = fetching.fetch(engine, settings, NOW)
     assert (report.status, report.counts.new, report.rejected) == ("ok", 3, 1)
     stored = papers(engine)
     gla = stored["Gated Linear Attention at Scale: Training 7B State Space Hybrids"]
@@ -54,7 +54,7 @@ def test_atom_feed_with_wrapped_title_and_versioned_id(tmp_path: Path, server: L
 def test_rss_feed_with_html_summaries_creators_and_doi(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
     server.route("/jeml/latest.rss", static("journal_rss.xml"))
     settings, engine = setup(tmp_path, server, "jeml/latest.rss")
-    [report] = pipeline.fetch(engine, settings, NOW)
+    [report] = fetching.fetch(engine, settings, NOW)
     assert (report.status, report.counts.new, report.rejected) == ("ok", 2, 0)
     robust = papers(engine)["Robust Estimation with Heavy Tails & Outliers"]
     assert robust.abstract == (
@@ -67,12 +67,12 @@ def test_rss_feed_with_html_summaries_creators_and_doi(tmp_path: Path, server: L
 def test_unchanged_feed_is_not_modified_and_leaves_the_store_alone(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
     server.route("/papers.atom", static("lab_blog_atom.xml", "application/atom+xml"))
     settings, engine = setup(tmp_path, server, "/papers.atom")
-    pipeline.fetch(engine, settings, NOW)
+    fetching.fetch(engine, settings, NOW)
     with engine.connect() as conn:
         [(url, (etag, modified))] = store.load_validators(conn, "feed").items()
         before = [dict(r._mapping) for r in conn.execute(select(store.paper_t)).all()]
     assert url == f"{server.base_url}/papers.atom" and etag and modified
-    [again] = pipeline.fetch(engine, settings, NOW + dt.timedelta(hours=2))
+    [again] = fetching.fetch(engine, settings, NOW + dt.timedelta(hours=2))
     assert (again.status, again.counts.seen) == ("not_modified", 0)
     assert server.requests[-1].headers["if-none-match"] == etag
     with engine.connect() as conn:
@@ -83,13 +83,13 @@ def test_a_feed_with_a_stray_ampersand_is_still_read(tmp_path: Path, server: Loo
     body = fixture_bytes("journal_rss.xml").replace(b"Heavy Tails &amp; Outliers", b"Heavy Tails & Outliers")
     server.route("/feed", lambda seen: Reply(200, body, {"Content-Type": "application/rss+xml"}))
     settings, engine = setup(tmp_path, server, "/feed")
-    [report] = pipeline.fetch(engine, settings, NOW)
+    [report] = fetching.fetch(engine, settings, NOW)
     assert (report.status, report.counts.new) == ("ok", 2)
 
 
 def test_a_missing_feed_fails_cleanly(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
     settings, engine = setup(tmp_path, server, "/nowhere.xml")
-    [report] = pipeline.fetch(engine, settings, NOW)
+    [report] = fetching.fetch(engine, settings, NOW)
     assert report.status == "failed" and report.error and "HTTP 404" in report.error
     assert len(server.requests) == 1
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, func, select
 
-from digest import pipeline, store
+from digest import fetching, store
 from digest.identity import parse_arxiv_id, title_fingerprint, title_key
 from digest.models import DeliveryStatus, Paper, PaperRecord
 from digest.sources.base import clean_text
@@ -60,7 +60,7 @@ def test_corpus_in_any_file_order_is_361_papers_then_all_unchanged(
     engine = store.open_engine(db_url)
     for day, now in enumerate((T0, T0 + dt.timedelta(days=1))):
         with engine.begin() as conn:
-            reports = [pipeline.store_fetched(conn, path.stem, read_file(path, path.stem), 0.0, now) for path in files]
+            reports = [fetching.store_fetched(conn, path.stem, read_file(path, path.stem), 0.0, now) for path in files]
             runs = store.fetch_runs(conn)[: len(files)]
             papers = _papers(conn)
             sightings = _count(conn, store.sighting_t)

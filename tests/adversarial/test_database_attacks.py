@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event, select
 from typer.testing import CliRunner
 
-from digest import pipeline, store
+from digest import fetching, pipeline, planner, sending, store
 from digest.cli import app
 from digest.compose import Composer
 from digest.config import load_config
@@ -45,9 +45,9 @@ def _world(tmp_path: Path, subscribers: int = 5) -> Path:
 def _planned(tmp_path: Path) -> tuple[object, object]:
     settings = load_config(_world(tmp_path))
     engine = store.open_engine(settings.database_url)
-    pipeline.fetch(engine, settings, NOW)
+    fetching.fetch(engine, settings, NOW)
     with engine.begin() as conn:
-        pipeline.record(conn, pipeline.plan(conn, settings, Composer(), NOW), NOW)
+        planner.record(conn, planner.plan(conn, settings, Composer(), NOW), NOW)
     return settings, engine
 
 
@@ -74,7 +74,7 @@ def test_full_disk_while_sending_leaves_deliveries_pending(tmp_path: Path) -> No
         conn.exec_driver_sql("CREATE TABLE ballast (x BLOB)")
     _full_disk(engine)
     with pytest.raises(store.StoreError, match="cannot record"):
-        asyncio.run(pipeline.send_pending(engine, settings, MaildirTransport(tmp_path / "mail"), NOW))
+        asyncio.run(sending.send_pending(engine, settings, MaildirTransport(tmp_path / "mail"), NOW))
     assert set(_statuses(tmp_path / "digest.db")) == {"pending"}, "nothing is marked sent that was not recorded"
 
 
@@ -83,7 +83,7 @@ def test_read_only_database_while_sending(tmp_path: Path) -> None:
     engine.dispose()
     ro = store.open_engine(f"sqlite:///file:{tmp_path / 'digest.db'}?mode=ro&uri=true")
     with pytest.raises(store.StoreError, match="cannot record"):
-        asyncio.run(pipeline.send_pending(ro, settings, MaildirTransport(tmp_path / "mail"), NOW))
+        asyncio.run(sending.send_pending(ro, settings, MaildirTransport(tmp_path / "mail"), NOW))
     assert set(_statuses(tmp_path / "digest.db")) == {"pending"}
 
 
@@ -92,7 +92,7 @@ def test_full_disk_while_planning_records_nothing_and_exits_1(tmp_path: Path) ->
     settings = load_config(config)
     engine = store.open_engine(settings.database_url)
     # the CLI plans at the real time, so the papers must be inside its lookback window: seen now
-    pipeline.fetch(engine, settings, pipeline.utcnow())
+    fetching.fetch(engine, settings, pipeline.utcnow())
     with sqlite3.connect(tmp_path / "digest.db") as conn:
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
         conn.execute("CREATE TABLE ballast (x BLOB)")
@@ -137,7 +137,7 @@ def test_newer_schema_is_refused_by_the_cli(tmp_path: Path) -> None:
 
 def test_pending_survive_and_are_sent_once_the_disk_is_fine(tmp_path: Path) -> None:
     settings, engine = _planned(tmp_path)
-    report = asyncio.run(pipeline.send_pending(engine, settings, MaildirTransport(tmp_path / "mail"), NOW))
+    report = asyncio.run(sending.send_pending(engine, settings, MaildirTransport(tmp_path / "mail"), NOW))
     assert report.sent == 5
     with engine.connect() as conn:
         rows = conn.execute(select(store.delivery_t.c.status)).all()
