@@ -27,9 +27,10 @@ from typing import Literal
 from sqlalchemy import Connection, Engine
 
 from digest import store
-from digest.compose import Composer, DigestInfo, Memo, unsubscribe_links
+from digest.compose import Composer, DigestInfo, unsubscribe_links
 from digest.config import WEEKDAYS, Settings, SubscriberConfig
 from digest.logs import event
+from digest.memo import Memo
 from digest.memory import peak_rss_mb, release_memory
 from digest.models import DeliveryStatus, Paper
 from digest.ranking import (

@@ -31,11 +31,11 @@ from digest.compose import (
     Composer,
     DigestInfo,
     excerpt,
+    link_for_email,
     message_id,
     one_line,
     paper_url,
     paper_views,
-    safe_url,
     unsubscribe_links,
     unsubscribe_token,
 )
@@ -44,6 +44,7 @@ from digest.models import Paper
 from digest.ranking import Match, RankedPaper
 from digest.sources.file import read_file
 from tests.helpers import corpus_files, papers_json
+from tests.reference_mime import reference_message
 
 UPDATE_GOLDEN = os.environ.get("DIGEST_UPDATE_GOLDEN") == "1"  # read at import: conftest clears DIGEST_* later
 GOLDEN = Path(__file__).parent / "golden"
@@ -374,9 +375,9 @@ def test_javascript_and_other_schemes_never_become_links(composer: Composer) -> 
         assert "exa mple" not in body
     hrefs = re.findall(r'href="([^"]*)"', html)
     assert hrefs and all(h.startswith(("https://", "mailto:")) for h in hrefs)
-    assert safe_url("https://github.com/ok/repo\nBcc: x") is None
-    assert safe_url("http://") is None
-    assert safe_url(" https://arxiv.org/abs/1 ") == "https://arxiv.org/abs/1"
+    assert link_for_email("https://github.com/ok/repo\nBcc: x") is None
+    assert link_for_email("http://") is None
+    assert link_for_email(" https://arxiv.org/abs/1 ") == "https://arxiv.org/abs/1"
 
 
 # ---------------------------------------------------------------- content
@@ -499,7 +500,7 @@ def long_paper(i: int, title_words: int = 14) -> Paper:
 
 def test_fifty_long_papers_fit_under_100kb_by_trimming_summaries(composer: Composer) -> None:
     papers = ranked(*(long_paper(i) for i in range(50)))
-    untrimmed = composer.build(info(), paper_views(papers), NOW)
+    untrimmed = reference_message(composer, info(), paper_views(papers), NOW)
     assert len(bytes(untrimmed)) > MAX_BYTES, "the input is large enough to need trimming"
     fitted = composer.fit(info(), papers, NOW)
     assert len(bytes(fitted.message)) < MAX_BYTES
@@ -518,7 +519,9 @@ def test_papers_are_dropped_only_after_summaries_are_gone(composer: Composer) ->
     assert len(bytes(fitted.message)) < MAX_BYTES
     assert 0 < fitted.shown < 120
     assert fitted.summary_chars == (0, 0)
-    more = composer.build(info(), paper_views(papers[: fitted.shown + 1], (0, 0)), NOW, omitted=119 - fitted.shown)
+    more = reference_message(
+        composer, info(), paper_views(papers[: fitted.shown + 1], (0, 0)), NOW, omitted=119 - fitted.shown
+    )
     assert len(bytes(more)) >= MAX_BYTES, "as many papers as fit are kept"
     text, html = parts(parse(fitted.message))
     assert f"{120 - fitted.shown} more matching papers did not fit" in text
