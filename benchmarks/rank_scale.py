@@ -35,10 +35,17 @@ sys.path.insert(0, str(ROOT))
 
 from digest.identity import title_fingerprint  # noqa: E402
 from digest.models import Paper  # noqa: E402
-from digest.ranking import Interests, PaperIndex, RankedPaper, parse_keyword  # noqa: E402
+from digest.ranking import (  # noqa: E402  # noqa: E402  # noqa: E402
+    NARROWER,
+    SYNONYM_GROUPS,
+    Interests,
+    PaperIndex,
+    RankedPaper,
+    normalize,
+    parse_keyword,
+    tokens,
+)
 from digest.sources.file import read_file  # noqa: E402
-from digest.synonyms import NARROWER, SYNONYM_GROUPS  # noqa: E402
-from digest.text import normalize, tokens  # noqa: E402
 
 N_PAPERS = 2000
 TOPICS = (

@@ -14,19 +14,19 @@ from digest.config import RankingConfig
 from digest.models import Paper
 from digest.planner import ranking_params
 from digest.ranking import (
-    DocFreq,
     Interests,
     KeywordError,
     PaperIndex,
+    Postings,
     RankingParams,
     WindowStats,
     compile_terms,
     normalize,
     parse_keyword,
     rank_papers,
+    synonyms_for,
+    tokens,
 )
-from digest.synonyms import synonyms_for
-from digest.text import tokens
 from tests.helpers import EVAL, ROOT, utc
 
 NOW = utc(2025, 6, 2, 6)
@@ -308,7 +308,7 @@ def test_idf_from_a_wider_window() -> None:
     alone = rank_papers(pool, interests)
     assert alone[0].score == alone[1].score
     window = pool + [paper(100 + i, f"Optimal transport part {i}") for i in range(40)]
-    ranked = PaperIndex(pool, idf=DocFreq.of_papers(window)).rank(interests)
+    ranked = PaperIndex(pool, idf=Postings.of_papers(window)).rank(interests)
     assert [r.paper.id for r in ranked] == [1, 2]
 
 
@@ -453,7 +453,7 @@ def test_an_index_of_what_is_still_sendable_ranks_as_one_of_the_whole_window(idf
         Interests(("speculative decoding", "KV cache", "agents")),
         Interests(max_papers=7),
     ]
-    whole = PaperIndex(lookback, idf=DocFreq.of_papers(idf_window) if idf_days > 7 else None)
+    whole = PaperIndex(lookback, idf=Postings.of_papers(idf_window) if idf_days > 7 else None)
     terms = {t.key: t for i in readers for t in compile_terms(i.keywords + i.exclude, i.synonyms)}
     batches = [idf_window[k : k + 40] for k in range(0, len(idf_window), 40)]
     stats = WindowStats.gather(batches, terms.values(), window_start)

@@ -1,18 +1,8 @@
-"""Rank papers for a subscriber's interests: normalise, match keywords as phrases (or in part), score, explain.
+"""The ranking index: built once per run over the candidate pool, it ranks many subscribers, sharing work.
 
-`PaperIndex` is built once per run over the candidate pool. Each distinct keyword is compiled once and its
-matches are scored once per index (cached), so `rank`, called once per subscriber, only merges the cached
-hits of that subscriber's keywords: its cost grows with their matches, not with the pool.
-
-Relevance of a paper = Σ over keywords of weight × keyword score. A keyword's score mixes two BM25F views:
-(1 − WORD_WEIGHT) × the phrase model, idf(keyword) × saturated Σ over fields of field weight × match quality
-× mentions, and WORD_WEIGHT × its words taken one by one, Σ idf(word) × saturated weighted mentions, so
-how central the keyword's words are to the paper counts. Quality is 1 for the phrase (or a synonym), less
-for all its words in another order, and for only some of its words it rises from almost 0 (their share of
-the phrase's idf just reaching min_match / partial_match) to partial_match, so a barely-partial title
-match cannot outrank the phrase itself. A paper with no phrase match of at least that share does not count
-(the word view only re-scores papers the phrase model found). Relevance is divided by the subscriber's
-best, then trending (log upvotes) and recency are added with small weights, so relevance comes first.
+Each distinct term's matches are computed once, with numpy over the pool's `Postings`; a subscriber's
+ranking merges the cached arrays of their terms and filters them (exclusions, first-seen date, already
+sent) without touching papers that did not match.
 """
 
 from __future__ import annotations
@@ -20,48 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import heapq
-import itertools
-import math
-import re
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Protocol
 
 import numpy as np
 
 from digest.models import Paper
-from digest.synonyms import SYNONYM_GROUPS, narrower_for, synonyms_for
-from digest.text import normalize, spelling_variants, tokens
-
-__all__ = [
-    "FIELDS",
-    "SYNONYM_GROUPS",
-    "DocFreq",
-    "DocStats",
-    "Interests",
-    "KeywordError",
-    "Match",
-    "PaperIndex",
-    "RankedPaper",
-    "RankingParams",
-    "Term",
-    "WindowStats",
-    "compile_terms",
-    "normalize",
-    "parse_keyword",
-    "rank_papers",
-    "synonyms_for",
-    "tokens",
-]
-
-FIELDS = ("title", "keywords", "abstract")
-SEPARATOR = "|"
-_WEIGHT = re.compile(r"^(.*?)\^\s*([0-9]*\.?[0-9]+)\s*$")
-
-
-class KeywordError(ValueError):
-    """A keyword that cannot be used (empty, or a bad weight)."""
+from digest.ranking._stats import FIELDS, NONE, DocStats, Postings, WindowStats, bm25_idf, paper_fields, same_phrases
+from digest.ranking._terms import Interests, Term, compile_terms
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,84 +41,6 @@ class RankingParams:
         return {"title": self.title_weight, "keywords": self.keywords_weight, "abstract": self.abstract_weight}[name]
 
 
-# ---------------------------------------------------------------- keywords
-
-
-@dataclass(frozen=True, slots=True)
-class Variant:
-    """One token sequence that counts as a keyword: `kind` is "same" (it, a synonym, a spelling) or "narrower"."""
-
-    phrase: tuple[str, ...]
-    text: str
-    kind: str
-    partial: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Term:
-    """One keyword as the subscriber wrote it, with its weight and every token sequence that counts as it."""
-
-    label: str
-    weight: float
-    variants: tuple[Variant, ...]
-    key: str = field(default="", compare=False)
-
-    @property
-    def phrases(self) -> tuple[tuple[str, ...], ...]:
-        return tuple(v.phrase for v in self.variants)
-
-
-def parse_keyword(raw: str) -> tuple[str, float]:
-    """`"mamba^2"` → ("mamba", 2.0); a plain keyword weighs 1."""
-    text = raw.strip()
-    weight = 1.0
-    match = _WEIGHT.match(text)
-    if match:
-        text, weight = match.group(1).strip(), float(match.group(2))
-    if not text or not tokens(text):
-        raise KeywordError(f"keyword {raw!r} has no words")
-    if not 0 < weight <= 100:
-        raise KeywordError(f"keyword {raw!r}: weight must be above 0 and at most 100")
-    return text, weight
-
-
-@lru_cache(maxsize=65536)
-def compile_term(raw: str, synonyms: bool = True) -> Term:
-    """One keyword → its term (cached: every subscriber writing the same keyword shares it)."""
-    label, weight = parse_keyword(raw)
-    variants: dict[tuple[str, ...], Variant] = {}
-
-    def add(text: str, kind: str, own: bool) -> None:
-        main = tuple(tokens(text))
-        for phrase in sorted(spelling_variants(text)):
-            if phrase not in variants:
-                variants[phrase] = Variant(phrase, text, kind, partial=own and phrase == main and len(phrase) > 1)
-
-    add(label, "same", own=True)
-    if synonyms:
-        for other in synonyms_for(label):
-            add(other, "same", own=False)
-        for other in narrower_for(label):
-            add(other, "narrower", own=False)
-    key = "\x1f".join(f"{v.kind}\x1e{' '.join(v.phrase)}\x1e{v.text}\x1e{v.partial}" for v in variants.values())
-    return Term(label, weight, tuple(variants.values()), key)
-
-
-def compile_terms(keywords: Iterable[str], synonyms: bool = True) -> tuple[Term, ...]:
-    """Keywords → terms, each with its synonym phrases when `synonyms` is on."""
-    return tuple(compile_term(k, synonyms) for k in keywords)
-
-
-@dataclass(frozen=True, slots=True)
-class Interests:
-    """What one subscriber asked for."""
-
-    keywords: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    max_papers: int = 10
-    synonyms: bool = True
-
-
 @dataclass(frozen=True, slots=True)
 class Match:
     """A keyword that matched a paper, in which fields, through which table entry (`via`), and whether only in part."""
@@ -180,233 +58,10 @@ class RankedPaper:
     matched: tuple[Match, ...] = ()
 
 
-# ---------------------------------------------------------------- document frequencies
-
-
-def paper_fields(paper: Paper) -> dict[str, list[str]]:
-    """A paper's token streams per field; ai_keywords are separated so a phrase never spans two."""
-    return {
-        "title": tokens(paper.title),
-        "keywords": [t for k in paper.keywords for t in (*tokens(k), SEPARATOR)],
-        "abstract": tokens(paper.abstract),
-    }
-
-
-def bm25_idf(n: int, df: int) -> float:
-    """BM25's idf: always positive, highest for the rarest."""
-    return math.log(1 + (n - df + 0.5) / (df + 0.5))
-
-
-class DocStats(Protocol):
-    """Where idf comes from: a `DocFreq` over a rolling window of stored papers, or the index itself."""
-
-    @property
-    def n(self) -> int: ...
-
-    def df(self, phrases: Sequence[tuple[str, ...]]) -> int:
-        """Papers holding any of these phrases."""
-        ...
-
-    def token_df(self, token: str) -> int: ...
-
-
-class DocFreq:
-    """Token and phrase document frequencies over a pool of papers (e.g. a rolling window of stored papers)."""
-
-    def __init__(self, streams: Iterable[Sequence[str]]) -> None:
-        self.streams: list[tuple[str, ...]] = []
-        self.postings: dict[str, set[int]] = {}
-        for stream in streams:
-            i = len(self.streams)
-            self.streams.append(tuple(stream))
-            for tok in set(stream):
-                if tok != SEPARATOR:
-                    self.postings.setdefault(tok, set()).add(i)
-        self._phrase_docs: dict[tuple[str, ...], frozenset[int]] = {}
-
-    @classmethod
-    def of_papers(cls, papers: Iterable[Paper]) -> DocFreq:
-        """Frequencies over these papers' title, ai_keywords and abstract."""
-        return cls(_stream(paper_fields(p)) for p in papers)
-
-    @property
-    def n(self) -> int:
-        return len(self.streams)
-
-    def docs_with(self, phrase: tuple[str, ...]) -> frozenset[int]:
-        """Documents containing the phrase (tokens adjacent, in order), cached."""
-        cached = self._phrase_docs.get(phrase)
-        if cached is not None:
-            return cached
-        if len(phrase) == 1:
-            found = frozenset(self.postings.get(phrase[0], ()))
-        else:
-            sets = sorted((self.postings.get(tok, set()) for tok in phrase), key=len)
-            found = frozenset(i for i in sets[0].intersection(*sets[1:]) if _count(self.streams[i], phrase))
-        self._phrase_docs[phrase] = found
-        return found
-
-    def df(self, phrases: Sequence[tuple[str, ...]]) -> int:
-        """Documents holding any of these phrases."""
-        return len(frozenset().union(*(self.docs_with(p) for p in phrases)))
-
-    def token_df(self, token: str) -> int:
-        return len(self.postings.get(token, ()))
-
-
-@dataclass(frozen=True, slots=True)
-class WindowStats:
-    """What a day's scores are relative to, gathered from stored papers batch by batch so no process holds
-    them all: idf over the idf window, and over the lookback window the mean abstract length, the top upvotes
-    and the latest first-seen time. An index given these ranks exactly as one over the whole lookback window,
-    so it need only hold the papers still sendable to someone (yesterday's run sent the rest).
-
-    Frequencies are kept for the phrases and words of the terms it was gathered for, and no others."""
-
-    n: int
-    phrase_dfs: dict[tuple[tuple[str, ...], ...], int]
-    token_dfs: dict[str, int]
-    abstract_length: float
-    top_upvotes: int
-    latest_seen: float
-
-    @classmethod
-    def gather(
-        cls, batches: Iterable[Sequence[Paper]], terms: Iterable[Term], lookback_start: dt.datetime
-    ) -> WindowStats:
-        """Frequencies of these terms' phrases and words over all papers of `batches` (the idf window, in
-        batches of disjoint papers), and the lookback window's figures over those first seen from `lookback_start`."""
-        terms = list(terms)
-        phrase_sets = {_same_phrases(t) for t in terms}
-        words = {tok for t in terms for v in t.variants for tok in v.phrase}
-        phrase_dfs = dict.fromkeys(phrase_sets, 0)
-        token_dfs = dict.fromkeys(words, 0)
-        n = lengths = with_abstract = top = 0
-        latest = -math.inf
-        start = lookback_start.timestamp()
-        for batch in batches:
-            fields = [paper_fields(p) for p in batch]
-            freq = DocFreq(_stream(f) for f in fields)
-            n += freq.n
-            for phrases in phrase_sets:
-                phrase_dfs[phrases] += freq.df(phrases)
-            for tok in words:
-                token_dfs[tok] += freq.token_df(tok)
-            for paper, f in zip(batch, fields, strict=True):
-                seen = paper.first_seen_at.timestamp()
-                if seen >= start:
-                    if f["abstract"]:
-                        lengths += len(f["abstract"])
-                        with_abstract += 1
-                    top = max(top, paper.upvotes)
-                    latest = max(latest, seen)
-        return cls(n, phrase_dfs, token_dfs, lengths / with_abstract if with_abstract else 1.0, top, latest)
-
-    def df(self, phrases: Sequence[tuple[str, ...]]) -> int:
-        try:
-            return self.phrase_dfs[tuple(phrases)]
-        except KeyError:
-            raise KeyError(f"no window frequency for {phrases!r}: its term was not gathered") from None
-
-    def token_df(self, token: str) -> int:
-        try:
-            return self.token_dfs[token]
-        except KeyError:
-            raise KeyError(f"no window frequency for {token!r}: its term was not gathered") from None
-
-
-def _same_phrases(term: Term) -> tuple[tuple[str, ...], ...]:
-    """The phrases whose papers a term's idf counts: itself and its same-meaning variants."""
-    return tuple(v.phrase for v in term.variants if v.kind == "same")
-
-
-def _stream(fields: dict[str, list[str]]) -> list[str]:
-    out: list[str] = []
-    for name in FIELDS:
-        out.extend(fields[name])
-        out.append(SEPARATOR)
-    return out
-
-
-def _count(haystack: Sequence[str], needle: tuple[str, ...]) -> int:
-    """Occurrences of a token sequence in a token stream."""
-    n = len(needle)
-    if n == 1:
-        return haystack.count(needle[0])
-    first, count, start = needle[0], 0, 0
-    limit = len(haystack) - n
-    while start <= limit:
-        try:
-            start = haystack.index(first, start, limit + 1)
-        except ValueError:
-            break
-        if tuple(haystack[start : start + n]) == needle:
-            count += 1
-            start += n
-        else:
-            start += 1
-    return count
-
-
-# ---------------------------------------------------------------- the index
-
-
 @dataclass(slots=True)
 class _Doc:
     paper: Paper
     fields: dict[str, list[str]]
-
-
-@dataclass(frozen=True, slots=True)
-class _Hit:
-    """How one term matched one paper: its unweighted score and the explanation."""
-
-    score: float
-    fields: tuple[str, ...]
-    via: str | None
-    partial: bool
-
-
-@dataclass(frozen=True, slots=True)
-class _Grams:
-    """One field's postings as sorted integer keys: token id (or token-pair id) × papers → paper, mentions."""
-
-    width: int
-    n_docs: int
-    uni_keys: np.ndarray
-    uni_counts: np.ndarray
-    bi_keys: np.ndarray
-    bi_counts: np.ndarray
-
-    @classmethod
-    def build(cls, name: str, docs: Sequence[_Doc], vocab: dict[str, int]) -> _Grams:
-        """Number every token (growing the shared `vocab`), then count words and adjacent pairs per paper."""
-        tok_ids: list[int] = []
-        doc_ids: list[int] = []
-        for i, d in enumerate(docs):
-            toks = d.fields[name]
-            tok_ids.extend(vocab.setdefault(t, len(vocab)) for t in toks)
-            tok_ids.append(0)
-            doc_ids.extend([i] * (len(toks) + 1))
-        n = max(len(docs), 1)
-        width = 1 << 22
-        tok = np.array(tok_ids, dtype=np.int64)
-        doc = np.array(doc_ids, dtype=np.int64)
-        real = tok != 0
-        uni_keys, uni_counts = np.unique(tok[real] * n + doc[real], return_counts=True)
-        pair = real[:-1] & real[1:]
-        bi = (tok[:-1][pair] * width + tok[1:][pair]) * n + doc[:-1][pair]
-        bi_keys, bi_counts = np.unique(bi, return_counts=True)
-        return cls(width, n, uni_keys, uni_counts.astype(np.float64), bi_keys, bi_counts.astype(np.float64))
-
-    def lookup(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Papers holding this token (one id) or adjacent pair (two ids): (sorted indices, mentions)."""
-        if len(ids) == 1:
-            keys, counts, base = self.uni_keys, self.uni_counts, ids[0]
-        else:
-            keys, counts, base = self.bi_keys, self.bi_counts, ids[0] * self.width + ids[1]
-        lo, hi = np.searchsorted(keys, (base * self.n_docs, (base + 1) * self.n_docs))
-        return keys[lo:hi] - base * self.n_docs, counts[lo:hi]
 
 
 @dataclass(frozen=True)
@@ -434,7 +89,6 @@ class _TermHits:
         return {i: j for j, i in enumerate(self.ids.tolist())}
 
 
-_NONE = np.zeros(0, dtype=np.int64)
 _VARIANT_BITS = 1 << 16
 _FLOOR = 0.02
 # Share of a multi-word keyword's score that comes from its words taken one by one (BM25F over each word,
@@ -445,7 +99,7 @@ WORD_WEIGHT = 0.4
 def _merge(ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sum `values` per id: (sorted distinct ids, sums); cost grows with the matches only."""
     if not len(ids):
-        return _NONE, np.zeros(0)
+        return NONE, np.zeros(0)
     order = np.argsort(ids, kind="stable")
     ids, values = ids[order], values[order]
     starts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
@@ -463,25 +117,20 @@ def _present(sorted_ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np
 class PaperIndex:
     """Inverted index over a pool of papers; rank many subscribers against it, sharing work between them.
 
-    Per field it keeps token (and adjacent-pair) → papers with mention counts. Each distinct term's matches
-    are computed once, with numpy over those postings; a subscriber's ranking merges the cached arrays of
-    their terms and filters them (exclusions, first-seen date, already sent) without touching papers
-    that did not match.
+    Its `Postings` keep, per field, token (and adjacent-pair) → papers with mention counts; idf comes from
+    them too unless a wider window's statistics (`idf`) are given.
     """
 
     def __init__(
-        self, papers: Sequence[Paper], params: RankingParams | None = None, idf: DocFreq | WindowStats | None = None
+        self, papers: Sequence[Paper], params: RankingParams | None = None, idf: DocStats | None = None
     ) -> None:
         self.params = params or RankingParams()
         self.docs: list[_Doc] = []
         for paper in sorted(papers, key=lambda p: (-p.first_seen_at.timestamp(), p.key)):
             self.docs.append(_Doc(paper, paper_fields(paper)))
-        self._vocab: dict[str, int] = {SEPARATOR: 0}
-        self._grams = {name: _Grams.build(name, self.docs, self._vocab) for name in FIELDS}
-        self._arrays: dict[tuple[str, tuple[str, ...]], tuple[np.ndarray, np.ndarray]] = {}
-        keys = np.unique(np.concatenate([g.uni_keys for g in self._grams.values()]))
-        self._token_df = np.bincount(keys // max(len(self.docs), 1), minlength=len(self._vocab))
-        self.stats: DocStats = idf or self
+        self.postings = Postings([d.fields for d in self.docs])
+        self._postings = self.postings.lookup
+        self.stats: DocStats = idf or self.postings
         self.window = idf if isinstance(idf, WindowStats) else None
         n = len(self.docs)
         self._length = {name: self._length_norm(name) for name in FIELDS}
@@ -531,56 +180,6 @@ class PaperIndex:
             recency = 0.5 ** (hours / p.recency_half_life_hours)
         return np.asarray(p.trend_weight * trend + p.recency_weight * recency, dtype=np.float64)
 
-    def trend(self, paper: Paper) -> float:
-        """A paper's log-scaled upvotes relative to the pool's most upvoted (0..1)."""
-        top = max((d.paper.upvotes for d in self.docs), default=0) if self.window is None else self.window.top_upvotes
-        return math.log1p(max(paper.upvotes, 0)) / (math.log1p(max(top, 0)) or 1.0)
-
-    # ------------------------------------------------------------ postings and document frequencies
-
-    @property
-    def n(self) -> int:
-        return len(self.docs)
-
-    def docs_with_any(self, phrases: Sequence[tuple[str, ...]]) -> np.ndarray:
-        """Papers of the pool holding any of the phrases in any field (sorted indices)."""
-        found = [self._postings(name, phrase)[0] for phrase in phrases for name in FIELDS]
-        return np.unique(np.concatenate(found or [_NONE]))
-
-    def df(self, phrases: Sequence[tuple[str, ...]]) -> int:
-        return len(self.docs_with_any(phrases))
-
-    def token_df(self, token: str) -> int:
-        tid = self._vocab.get(token, -1)
-        return int(self._token_df[tid]) if 0 < tid < len(self._token_df) else 0
-
-    def _postings(self, name: str, phrase: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-        """Papers holding the phrase in this field, and how often: (sorted indices, counts), cached."""
-        key = (name, phrase)
-        cached = self._arrays.get(key)
-        if cached is not None:
-            return cached
-        ids = [self._vocab.get(tok, -1) for tok in phrase]
-        grams = self._grams[name]
-        if min(ids) < 0:
-            result = (_NONE, np.zeros(0))
-        elif len(ids) <= 2:
-            result = grams.lookup(ids)
-        else:
-            pairs = sorted((grams.lookup(pair)[0] for pair in itertools.pairwise(ids)), key=len)
-            common = functools.reduce(np.intersect1d, pairs)
-            counts = {}
-            for i in common.tolist():
-                c = _count(self.docs[i].fields[name], phrase)
-                if c:
-                    counts[i] = c
-            result = (
-                np.fromiter(counts.keys(), dtype=np.int64, count=len(counts)),
-                np.fromiter(counts.values(), dtype=np.float64, count=len(counts)),
-            )
-        self._arrays[key] = result
-        return result
-
     # ------------------------------------------------------------ per distinct term (cached)
 
     def hits(self, term: Term) -> dict[int, Match]:
@@ -593,7 +192,7 @@ class PaperIndex:
         if cached is not None:
             return cached
         p = self.params
-        idf = bm25_idf(self.stats.n, self.stats.df(_same_phrases(term)))
+        idf = bm25_idf(self.stats.n, self.stats.df(same_phrases(term)))
         fields: dict[str, _FieldHits] = {}
         evidence_ids, evidence = [], []
         for name in FIELDS:
@@ -605,7 +204,7 @@ class PaperIndex:
                 fields[name] = found
                 evidence_ids.append(found.ids)
                 evidence.append(weight * found.quality * tf / self._length[name][found.ids])
-        ids, total = _merge(np.concatenate(evidence_ids or [_NONE]), np.concatenate(evidence or [np.zeros(0)]))
+        ids, total = _merge(np.concatenate(evidence_ids or [NONE]), np.concatenate(evidence or [np.zeros(0)]))
         k = p.tf_saturation
         scores = idf * (total * (k + 1) / (total + k) if k > 0 else total)
         words = next((v.phrase for v in term.variants if v.partial), ())
@@ -642,10 +241,10 @@ class PaperIndex:
                 rows.append((found, np.full(len(found), q), counts, index, True))
             if v.partial and p.partial_match > 0:
                 rows.append((*self._partial_hits(name, v.phrase), index, False))
-        ids = np.concatenate([r[0] for r in rows] or [_NONE])
+        ids = np.concatenate([r[0] for r in rows] or [NONE])
         quality = np.concatenate([r[1] for r in rows] or [np.zeros(0)])
         tf = np.concatenate([r[2] for r in rows] or [np.zeros(0)])
-        variant = np.concatenate([np.full(len(r[0]), r[3]) for r in rows] or [_NONE])
+        variant = np.concatenate([np.full(len(r[0]), r[3]) for r in rows] or [NONE])
         exact = np.concatenate([np.full(len(r[0]), r[4]) for r in rows] or [np.zeros(0, dtype=bool)])
         keep = quality > 0
         ids, quality, tf, variant, exact = ids[keep], quality[keep], tf[keep], variant[keep], exact[keep]
@@ -663,7 +262,7 @@ class PaperIndex:
         p = self.params
         shares = self._shares(phrase)
         rare = [self._postings(name, (tok,))[0] for tok in self._required(shares)]
-        candidates = np.unique(np.concatenate(rare or [_NONE]))
+        candidates = np.unique(np.concatenate(rare or [NONE]))
         coverage = np.zeros(len(candidates))
         present_count = np.zeros(len(candidates), dtype=np.int64)
         least = np.full(len(candidates), np.inf)
@@ -743,7 +342,7 @@ class PaperIndex:
         cached = self._excluded.get(term.key)
         if cached is None:
             same = [v.phrase for v in term.variants if v.kind == "same"]
-            cached = self._excluded[term.key] = self.docs_with_any(same)
+            cached = self._excluded[term.key] = self.postings.docs_with_any(same)
         return cached
 
     def trending(self) -> list[int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from digest.text import tokens
+from digest.ranking._text import tokens
 
 SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("large language model", "llm"),
