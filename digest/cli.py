@@ -138,18 +138,11 @@ def preview(
         settings.subscriber(email)
     except ConfigError as exc:
         fail(str(exc))
-    planned = pipeline.preview(
+    shown = pipeline.preview(
         _engine(settings), settings, email, pipeline.utcnow(), digest_date=_date(date), do_fetch=not no_fetch
     )
-    data = planned.data
-    if data is None:
-        from digest.compose import Composer
-
-        data = (
-            Composer()
-            .fit(planner.digest_info(settings, planned.subscriber, planned.digest_date), [], pipeline.utcnow())
-            .data
-        )
+    planned, data = shown.planned, shown.data
+    if shown.skipped:
         err.print("[yellow]nothing matched: `send` would skip this subscriber today (send_empty is off)[/]")
     message = message_from_bytes(data, policy=SMTP)
     assert isinstance(message, EmailMessage)
@@ -312,16 +305,7 @@ def send(
     engine = _engine(settings)
     now = pipeline.utcnow()
     if dry_run:
-        with engine.connect() as conn:
-            trans = conn.begin()
-            try:
-                if not no_fetch and settings.sources:
-                    fetching.fetch_into(conn, settings, now)
-                from digest.compose import Composer
-
-                planned = planner.plan(conn, settings, Composer(), now, only=only, digest_date=_date(date))
-            finally:
-                trans.rollback()
+        planned = pipeline.dry_run(engine, settings, now, do_fetch=not no_fetch, only=only, digest_date=_date(date))
         table = Table(title="would send (dry run)")
         for col in ("subscriber", "date", "status", "papers", "top paper"):
             table.add_column(col)
@@ -382,15 +366,11 @@ def _send_worker(settings: Settings, subscriber: list[str] | None, until_empty: 
 
 
 def _run_lock(settings: Settings, engine: Any, purpose: str) -> runlock.RunLock:
-    """Take the one-sender-per-database lock (exit 1 with who holds it); its sole holder frees stale claims."""
+    """The one-sender-per-database lock, or exit 1 naming who holds it."""
     try:
-        lock = runlock.lock_for(settings.database_url, purpose, engine).acquire()
+        return sending.take_sender_lock(settings, engine, purpose)
     except runlock.LockError as exc:
         fail(str(exc), 1)
-    if lock.exclusive:
-        with engine.begin() as conn:
-            store.release_claims(conn)
-    return lock
 
 
 @app.command()
@@ -445,7 +425,7 @@ def subscribers(ctx: typer.Context) -> None:
     settings = _settings(ctx)
     table = Table(title="subscribers")
     for col in ("email", "name", "keywords", "exclude", "max", "send at", "timezone", "days"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for s in settings.subscribers:
         table.add_row(
             s.email,

@@ -321,10 +321,6 @@ class Settings(BaseSettings):
             names.add(source.name)
         return self
 
-    @property
-    def base_dir(self) -> Path:
-        return self.config_path.parent if self.config_path else Path.cwd()
-
     def subscriber(self, email: str) -> SubscriberConfig:
         """The subscriber with this address (case-insensitive), or ConfigError."""
         for sub in self.subscribers:
@@ -396,24 +392,17 @@ def format_validation_error(exc: ValidationError, data: Mapping[str, Any], path:
     return "\n".join(lines)
 
 
-def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) -> Settings:
-    """Validate TOML text as the config at `path` (for messages and relative paths)."""
+def parse_config(text: str, path: Path) -> Settings:
+    """Validate TOML text as the config at `path` (for messages and relative paths), with `DIGEST_*`
+    environment overrides applied."""
     try:
         data = tomli.loads(text)
     except tomli.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
-    if env is not None:
-        saved = dict(os.environ)
-        os.environ.clear()
-        os.environ.update(env)
     try:
         settings = Settings(**data, config_path=path)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, data, path, text)) from None
-    finally:
-        if env is not None:
-            os.environ.clear()
-            os.environ.update(saved)
     return _resolve_paths(settings, path.parent)
 
 

@@ -8,10 +8,11 @@ The steps live in `fetching`, `planner` and `sending`; this module only runs the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -20,16 +21,16 @@ from sqlalchemy import Connection, Engine
 from digest import runlock, store
 from digest.clock import utcnow
 from digest.compose import Composer
-from digest.config import Settings, SubscriberConfig
+from digest.config import Settings
 from digest.deliver import Transport, build_transport
 from digest.fetching import FetchReport, fetch, fetch_into
 from digest.logs import event
-from digest.planner import Planned, local_now, plan, plan_and_record
+from digest.planner import Planned, digest_info, local_now, plan, plan_and_record
 from digest.sending import SendReport, send_pending
 
 log = logging.getLogger("digest.pipeline")
 
-__all__ = ["RunReport", "preview", "run_once", "utcnow"]
+__all__ = ["Preview", "RunReport", "dry_run", "preview", "rolled_back", "run_once", "utcnow"]
 
 
 @dataclass(slots=True)
@@ -93,6 +94,27 @@ def run_once(
     return report
 
 
+@contextlib.contextmanager
+def rolled_back(engine: Engine) -> Iterator[Connection]:
+    """A connection inside a transaction that is always rolled back: previews run the real job in it."""
+    with engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            yield conn
+        finally:
+            trans.rollback()
+
+
+@dataclass(slots=True)
+class Preview:
+    """One subscriber's digest as `send` would build it: the exact message bytes, and whether `send` would
+    skip it (nothing matched and `send_empty` is off; `data` is then the "nothing matched" note)."""
+
+    planned: Planned
+    data: bytes
+    skipped: bool
+
+
 def preview(
     engine: Engine,
     settings: Settings,
@@ -102,30 +124,40 @@ def preview(
     digest_date: dt.date | None = None,
     do_fetch: bool = True,
     client: httpx.AsyncClient | None = None,
-) -> Planned:
-    """Build one subscriber's digest exactly as `send` would, then roll everything back: nothing is recorded."""
+    composer: Composer | None = None,
+) -> Preview:
+    """Build one subscriber's digest exactly as `send` would, then roll everything back: nothing is recorded.
+
+    A digest already stored for that day is previewed as it would be built now, without it."""
     sub = settings.subscriber(email)
     day = digest_date or local_now(settings, sub, now).date()
-    with engine.connect() as conn:
-        trans = conn.begin()
-        try:
-            if do_fetch and settings.sources:
-                fetch_into(conn, settings, now, client=client)
-            planned = plan(conn, settings, Composer(), now, only=[sub.email], digest_date=day)
-            if not planned:
-                planned = _replan_existing(conn, settings, sub, day, now)
-        finally:
-            trans.rollback()
-    return planned[0]
+    composer = composer or Composer()
+    with rolled_back(engine) as conn:
+        if do_fetch and settings.sources:
+            fetch_into(conn, settings, now, client=client)
+        planned = plan(conn, settings, composer, now, only=[sub.email], digest_date=day)
+        if not planned:
+            store.delete_deliveries(conn, sub.email, day)
+            planned = plan(conn, settings, composer, now, only=[sub.email], digest_date=day)
+    first = planned[0]
+    if first.data is not None:
+        return Preview(first, first.data, skipped=False)
+    empty = composer.fit(digest_info(settings, first.subscriber, first.digest_date), [], now)
+    return Preview(first, empty.data, skipped=True)
 
 
-def _replan_existing(
-    conn: Connection, settings: Settings, sub: SubscriberConfig, day: dt.date, now: dt.datetime
+def dry_run(
+    engine: Engine,
+    settings: Settings,
+    now: dt.datetime,
+    *,
+    do_fetch: bool = True,
+    only: Sequence[str] | None = None,
+    digest_date: dt.date | None = None,
+    client: httpx.AsyncClient | None = None,
 ) -> list[Planned]:
-    """A digest already exists for that day: preview what it would be without it (inside the rolled-back txn)."""
-    from sqlalchemy import delete
-
-    ids = [d.id for d in store.history(conn, day, sub.email) if d.digest_date == day]
-    conn.execute(delete(store.item_t).where(store.item_t.c.delivery_id.in_(ids)))
-    conn.execute(delete(store.delivery_t).where(store.delivery_t.c.id.in_(ids)))
-    return plan(conn, settings, Composer(), now, only=[sub.email], digest_date=day)
+    """`send --dry-run`: every digest `send` would build now, built then rolled back; nothing is sent."""
+    with rolled_back(engine) as conn:
+        if do_fetch and settings.sources:
+            fetch_into(conn, settings, now, client=client)
+        return plan(conn, settings, Composer(), now, only=only, digest_date=digest_date)

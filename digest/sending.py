@@ -24,7 +24,7 @@ from email.utils import parseaddr
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from digest import store
+from digest import runlock, store
 from digest.clock import utcnow
 from digest.config import Settings
 from digest.deliver import Envelope, SendResult, Transport
@@ -227,6 +227,16 @@ async def send_pending(
     if stop and stop.is_set():
         event(log, "send_stopped", logging.WARNING, sent=report.sent, reason="stop requested")
     return report
+
+
+def take_sender_lock(settings: Settings, engine: Engine, purpose: str) -> runlock.RunLock:
+    """The one-sender-per-database lock (`runlock.LockError` names its holder). Its sole holder frees every
+    claim first: claims left by a sender that died are stale once nobody else may send."""
+    lock = runlock.lock_for(settings.database_url, purpose, engine).acquire()
+    if lock.exclusive:
+        with engine.begin() as conn:
+            store.release_claims(conn)
+    return lock
 
 
 async def drain(

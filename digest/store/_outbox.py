@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from digest.models import Delivery, DeliveryStatus
 from digest.store._sql import IN_CHUNK, batched, bind, delivery_t, item_t
@@ -302,3 +302,19 @@ def history(conn: Connection, since: dt.date, subscriber: str | None = None) -> 
     if subscriber:
         stmt = stmt.where(func.lower(delivery_t.c.subscriber) == subscriber.lower())
     return [Delivery.model_validate(dict(r._mapping)) for r in conn.execute(stmt)]
+
+
+def delete_deliveries(conn: Connection, subscriber: str, digest_date: dt.date) -> int:
+    """Drop a subscriber's delivery (and its items) for one date; previews do it inside a rolled-back
+    transaction to show what that day's digest would be now."""
+    t = delivery_t
+    ids = [
+        r[0]
+        for r in conn.execute(
+            select(t.c.id).where(func.lower(t.c.subscriber) == subscriber.lower(), t.c.digest_date == digest_date)
+        )
+    ]
+    if ids:
+        conn.execute(delete(item_t).where(item_t.c.delivery_id.in_(ids)))
+        conn.execute(delete(t).where(t.c.id.in_(ids)))
+    return len(ids)
