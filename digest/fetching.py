@@ -102,6 +102,7 @@ def store_fetched(
     event(
         log,
         "fetched",
+        logging.DEBUG,
         source=name,
         seen=counts.seen,
         new=counts.new,

@@ -41,13 +41,16 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def setup_logging(verbose: bool = False, secrets: list[str] | None = None) -> None:
-    """Log to stderr as `time level logger event=…`; debug with --verbose."""
+def setup_logging(verbose: bool = False, secrets: list[str] | None = None, *, service: bool = False) -> None:
+    """Log to stderr as `time level logger event=…`. Routine events (a line per run, start, stop) are INFO:
+    shown by default for a `service` (`digest run`, `send --worker`), whose log is all an operator reads;
+    a one-shot command prints its own summary, so it shows only problems (WARNING and above). `verbose`
+    shows every event, one line per message and per source."""
     root = logging.getLogger("digest")
     root.handlers.clear()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     handler.addFilter(RedactingFilter(secrets or []))
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO if service else logging.WARNING)
     root.propagate = False

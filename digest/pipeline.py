@@ -25,7 +25,8 @@ from digest.config import Settings
 from digest.deliver import Transport, build_transport
 from digest.fetching import FetchReport, fetch, fetch_into
 from digest.logs import event
-from digest.planner import Planned, digest_info, local_now, plan, plan_and_record
+from digest.planner import Planned, plan, plan_and_record
+from digest.selection import digest_info, local_now
 from digest.sending import SendReport, send_pending
 
 log = logging.getLogger("digest.pipeline")
@@ -91,7 +92,28 @@ def run_once(
             await transport.close()
 
     report.sent = asyncio.run(_send())
+    _log_run(report)
     return report
+
+
+def _log_run(report: RunReport) -> None:
+    """The operator's line per run: what was fetched, built and sent (DEBUG when the run did nothing)."""
+    sent = report.sent
+    busy = report.fetched or report.built or report.skipped or sent.sent or sent.retrying or sent.failed
+    level = logging.WARNING if not report.ok else logging.INFO if busy else logging.DEBUG
+    failed_sources = [r.source for r in report.fetched if r.status == "failed"]
+    event(
+        log,
+        "run",
+        level,
+        sources=len(report.fetched),
+        sources_failed=",".join(failed_sources) or None,
+        built=report.built,
+        skipped=report.skipped,
+        sent=sent.sent,
+        retrying=sent.retrying,
+        failed=sent.failed,
+    )
 
 
 @contextlib.contextmanager

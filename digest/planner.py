@@ -1,9 +1,10 @@
-"""Which digests to build now, and building them: select due subscribers, rank, compose, into outbox rows.
+"""Planning: build the digests due now (rank, compose) into outbox rows, chunk by chunk.
 
-Subscribers are taken in chunks, each chunk read and recorded in its own short transaction, so memory
-stays flat however many there are. The ranking index caches each distinct keyword's matches, so a
-subscriber costs only the merge of their keywords' hits, and large runs compose in a process pool: the main process
-only reads and writes the database, the workers rank and render.
+Who is due and what each may receive is decided in `selection`. Subscribers are taken in chunks, each chunk
+read and recorded in its own short transaction, so memory stays flat however many there are. The ranking
+index caches each distinct keyword's matches, so a subscriber costs only the merge of their keywords' hits,
+and large runs compose in a process pool: the main process only reads and writes the database, the workers
+rank and render.
 """
 
 from __future__ import annotations
@@ -14,61 +15,34 @@ import multiprocessing
 import os
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import SMTP
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import Connection, Engine
 
 from digest import store
-from digest.compose import Composer, DigestInfo, unsubscribe_links
-from digest.config import WEEKDAYS, Settings, SubscriberConfig
+from digest.compose import Composer
+from digest.config import Settings, SubscriberConfig
 from digest.logs import event
 from digest.memo import Memo
 from digest.memory import peak_rss_mb, release_memory
 from digest.models import DeliveryStatus, Paper
-from digest.ranking import (
-    Interests,
-    PaperIndex,
-    RankedPaper,
-    RankingParams,
-    Term,
-    WindowStats,
-    compile_terms,
-    parse_keyword,
-)
+from digest.ranking import PaperIndex, RankedPaper, RankingParams, WindowStats
+from digest.selection import PLAN_CHUNK, Job, interests_of, jobs_for, todo_and_pool
 
 log = logging.getLogger("digest.pipeline")
 
-PLAN_CHUNK = 500
 # a chunk comes back as ~4 MB of message bytes and the main process holds up to three (250: +25 MB peak at 100k)
 POOL_CHUNK = 125
 POOL_MIN_SUBSCRIBERS = 2000
 KEEP_PLANNED = 100
 RANKINGS_KEPT = 4096
-STATS_BATCH = 500  # papers a batch when gathering window statistics: ~10 MB at a time
-# Papers fetched in the run that built a reader's last digest share its timestamp and were ranked for it:
-# the next digest takes papers first seen strictly after it (a millisecond, which float seconds keep).
-AFTER = dt.timedelta(milliseconds=1)
-
-
-def local_now(settings: Settings, sub: SubscriberConfig, now: dt.datetime) -> dt.datetime:
-    """The subscriber's wall-clock time at UTC `now`."""
-    return now.astimezone(settings.timezone(sub))
-
-
-def is_due(settings: Settings, sub: SubscriberConfig, now: dt.datetime) -> bool:
-    """True once the subscriber's local send time has passed today, on one of their days."""
-    local = local_now(settings, sub, now)
-    if sub.days and WEEKDAYS[local.weekday()] not in sub.days:
-        return False
-    return local.time() >= settings.send_time(sub)
 
 
 @dataclass(slots=True)
@@ -98,172 +72,6 @@ class Planned:
 def ranking_params(settings: Settings) -> RankingParams:
     """The `[ranking]` table as the ranking module's plain parameters."""
     return RankingParams(**settings.ranking.model_dump(exclude={"idf_window_days"}))
-
-
-def candidate_pool(
-    conn: Connection,
-    settings: Settings,
-    now: dt.datetime,
-    start: dt.datetime,
-    subs: Iterable[SubscriberConfig],
-) -> tuple[list[Paper], WindowStats | None]:
-    """The papers first seen from `start` (no reader due now may receive an older one), and the window
-    statistics that score them exactly as within the whole lookback window, gathered for these readers'
-    terms (None when the pool is that window and the idf window holds no more papers).
-
-    Holding only what is still sendable keeps memory flat day after day: the idf window (30 days of
-    papers, say) is streamed in batches, never held, in this process or a worker."""
-    window_start = now - dt.timedelta(days=settings.lookback_days)
-    idf_start = now - dt.timedelta(days=max(settings.ranking.idf_window_days, settings.lookback_days))
-    start = max(start, window_start)
-    pool = store.papers_seen_since(conn, start)
-    if start == window_start and store.count_papers_seen_since(conn, idf_start) == len(pool):
-        return pool, None
-    stats = WindowStats.gather(store.paper_batches(conn, idf_start, STATS_BATCH), window_terms(subs), window_start)
-    release_memory()
-    return pool, stats
-
-
-def window_terms(subs: Iterable[SubscriberConfig]) -> list[Term]:
-    """Every term these readers' rankings compile: their keywords and exclusions, as each asked (synonyms)."""
-    terms: dict[str, Term] = {}
-    for interests in {interests_of(sub) for sub in subs}:
-        for term in compile_terms(interests.keywords + interests.exclude, interests.synonyms):
-            terms.setdefault(term.key, term)
-    return list(terms.values())
-
-
-def since_for(last: dt.datetime | None, window_start: dt.datetime) -> dt.datetime:
-    """The earliest first-seen time of a paper a reader may still receive: after their last digest (sent or
-    skipped) within the lookback window, else the window's start."""
-    return window_start if last is None else max(window_start, last + AFTER)
-
-
-def todo_and_pool(
-    conn: Connection,
-    settings: Settings,
-    now: dt.datetime,
-    subs: Sequence[SubscriberConfig],
-    *,
-    forced: bool,
-    digest_date: dt.date | None,
-) -> tuple[list[tuple[SubscriberConfig, dt.date]], list[Paper], WindowStats | None]:
-    """Who of these is due now (all when `forced`) without a digest for their date, the papers any of them
-    may still receive, and the statistics that score those; nothing at all when nobody is due."""
-    todo: list[tuple[SubscriberConfig, dt.date]] = []
-    start: dt.datetime | None = None
-    for part in store.batched(subs, PLAN_CHUNK):
-        due = wanted(conn, settings, part, now, forced=forced, digest_date=digest_date)
-        todo.extend(due)
-        first = earliest_since(conn, settings, due, now)
-        if first is not None and (start is None or first < start):
-            start = first
-    if start is None:
-        return [], [], None
-    pool, stats = candidate_pool(conn, settings, now, start, subs)
-    return todo, pool, stats
-
-
-def earliest_since(
-    conn: Connection, settings: Settings, todo: Sequence[tuple[SubscriberConfig, dt.date]], now: dt.datetime
-) -> dt.datetime | None:
-    """The earliest `since_for` among these readers (None for none): where the day's candidate pool starts."""
-    if not todo:
-        return None
-    window_start = now - dt.timedelta(days=settings.lookback_days)
-    emails = {sub.email for sub, _ in todo}
-    last = store.last_sent_at(conn, emails, window_start)
-    return since_for(min(last.values()) if len(last) == len(emails) else None, window_start)
-
-
-def interests_of(sub: SubscriberConfig) -> Interests:
-    return Interests(tuple(sub.keywords), tuple(sub.exclude), sub.max_papers, sub.synonyms)
-
-
-@lru_cache(maxsize=65536)
-def _label(keyword: str) -> str:
-    return parse_keyword(keyword)[0]
-
-
-def digest_info(settings: Settings, sub: SubscriberConfig, digest_date: dt.date) -> DigestInfo:
-    url, mailto = unsubscribe_links(
-        sub.email,
-        settings.delivery.from_,
-        settings.delivery.unsubscribe_url,
-        settings.delivery.unsubscribe_secret.get_secret_value(),
-    )
-    return DigestInfo(
-        subscriber_email=sub.email,
-        subscriber_name=sub.name,
-        digest_date=digest_date,
-        interests=[_label(k) for k in sub.keywords],
-        from_addr=settings.delivery.from_,
-        unsubscribe_url=url,
-        unsubscribe_mailto=mailto,
-        config_hint=settings.config_path.name if settings.config_path else "the digest config file",
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One digest to build, as plain values a worker process can take: who, for which day, and what they
-    may still receive (papers first seen since `since` and not among `seen`)."""
-
-    subscriber: SubscriberConfig
-    digest_date: dt.date
-    since: dt.datetime
-    seen: frozenset[int]
-    info: DigestInfo
-    send_empty: bool
-
-
-def wanted(
-    conn: Connection,
-    settings: Settings,
-    subs: Iterable[SubscriberConfig],
-    now: dt.datetime,
-    *,
-    forced: bool = False,
-    digest_date: dt.date | None = None,
-) -> list[tuple[SubscriberConfig, dt.date]]:
-    """The subscribers (of these) due now, or all when `forced`, who have no delivery for their date yet."""
-    due = [
-        (sub, digest_date or local_now(settings, sub, now).date())
-        for sub in subs
-        if forced or is_due(settings, sub, now)
-    ]
-    by_date: dict[dt.date, list[str]] = {}
-    for sub, day in due:
-        by_date.setdefault(day, []).append(sub.email)
-    have = {(email, day) for day, emails in by_date.items() for email in store.deliveries_on(conn, day, emails)}
-    return [(sub, day) for sub, day in due if (sub.email, day) not in have]
-
-
-def jobs_for(
-    conn: Connection,
-    settings: Settings,
-    todo: Sequence[tuple[SubscriberConfig, dt.date]],
-    pool_ids: Sequence[int],
-    now: dt.datetime,
-) -> list[Job]:
-    """What each wanted subscriber may receive: since their last digest (within the lookback), minus what
-    a sent or pending digest already holds."""
-    window_start = now - dt.timedelta(days=settings.lookback_days)
-    emails = [sub.email for sub, _ in todo]
-    # a digest holding a pool paper was made after that paper was first seen, so inside the window
-    last = store.last_sent_at(conn, emails, window_start)
-    delivered = store.delivered_paper_ids(conn, emails, pool_ids, window_start)
-    return [
-        Job(
-            sub,
-            day,
-            since_for(last.get(sub.email), window_start),
-            frozenset(delivered.get(sub.email, ())),
-            digest_info(settings, sub, day),
-            settings.delivery.send_empty if sub.send_empty is None else sub.send_empty,
-        )
-        for sub, day in todo
-    ]
 
 
 @dataclass(slots=True)
@@ -341,6 +149,7 @@ def record_rows(conn: Connection, rows: Sequence[store.NewDelivery], now: dt.dat
         event(
             log,
             "planned",
+            logging.DEBUG,
             subscriber=row.subscriber,
             date=row.digest_date.isoformat(),
             status=row.status.value,

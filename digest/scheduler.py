@@ -80,7 +80,7 @@ class ConfigWatcher:
             )
             fresh.database_url = self.settings.database_url
         self.settings = fresh
-        event(log, "config_reloaded", logging.WARNING, path=self.path, subscribers=len(fresh.subscribers))
+        event(log, "config_reloaded", logging.INFO, path=self.path, subscribers=len(fresh.subscribers))
         if self.on_change:
             self.on_change(fresh)
         return fresh
@@ -136,18 +136,6 @@ class DailyJob:
                 stop=self.stop,
                 plan_wait=False,
             )
-            planned = report.built
-            if planned or report.sent.sent or report.sent.failed or report.sent.retrying:
-                event(
-                    log,
-                    "tick",
-                    logging.WARNING if not report.ok else logging.INFO,
-                    planned=planned,
-                    skipped=report.skipped,
-                    sent=report.sent.sent,
-                    retrying=report.sent.retrying,
-                    failed=report.sent.failed,
-                )
             return report
         except Exception as exc:
             event(log, "tick_failed", logging.ERROR, error=f"{type(exc).__name__}: {exc}")
@@ -180,14 +168,14 @@ def serve(job: DailyJob, stop: threading.Event, tick_seconds: float = DEFAULT_TI
     """Run the scheduler until `stop` is set, then wait for the tick in progress to finish."""
     scheduler = build_scheduler(job, tick_seconds)
     scheduler.start()
-    event(log, "scheduler_started", logging.WARNING, tick_seconds=tick_seconds, job=TICK_JOB_ID)
+    event(log, "scheduler_started", logging.INFO, tick_seconds=tick_seconds, job=TICK_JOB_ID)
     try:
         while not stop.wait(0.2):
             pass
     finally:
         stop.set()
         scheduler.shutdown(wait=True)
-        event(log, "scheduler_stopped", logging.WARNING)
+        event(log, "scheduler_stopped", logging.INFO)
 
 
 def install_stop_handlers(stop: threading.Event) -> None:
@@ -195,7 +183,7 @@ def install_stop_handlers(stop: threading.Event) -> None:
 
     def handler(signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
-        event(log, "stopping", logging.WARNING, signal=name, detail="finishing the message in flight")
+        event(log, "stopping", logging.INFO, signal=name, detail="finishing the message in flight")
         stop.set()
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -136,7 +136,7 @@ class OutcomeWriter:
             return
         for o in outcomes:
             status = o.status.value if o.status is not DeliveryStatus.pending else "retry"
-            level = logging.INFO if o.status is DeliveryStatus.sent and not o.error else logging.WARNING
+            level = logging.DEBUG if o.status is DeliveryStatus.sent and not o.error else logging.WARNING
             subscriber, _ = self.outgoing.pop(o.delivery_id)
             event(log, "send", level, subscriber=subscriber, status=status, error=o.error)
             if o.status is DeliveryStatus.sent:
@@ -225,7 +225,7 @@ async def send_pending(
         if beat is not None:
             beat.cancel()
     if stop and stop.is_set():
-        event(log, "send_stopped", logging.WARNING, sent=report.sent, reason="stop requested")
+        event(log, "send_stopped", logging.INFO, sent=report.sent, reason="stop requested")
     return report
 
 
@@ -253,7 +253,7 @@ async def drain(
     """Send passes until `stop` (or, with `until_empty`, until nothing is due); the summed report."""
     owner = owner or worker_id()
     total = SendReport()
-    event(worker_log, "worker_started", logging.WARNING, owner=owner, until_empty=until_empty)
+    event(worker_log, "worker_started", logging.INFO, owner=owner, until_empty=until_empty)
     while not stop.is_set():
         report = await send_pending(engine, settings, transport, clock(), stop=stop, owner=owner, clock=clock)
         total.add(report)
@@ -267,7 +267,7 @@ async def drain(
     event(
         worker_log,
         "worker_stopped",
-        logging.WARNING,
+        logging.INFO,
         owner=owner,
         sent=total.sent,
         retrying=total.retrying,

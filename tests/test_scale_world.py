@@ -25,7 +25,7 @@ from benchmarks.world import (
     write_papers,
     write_world,
 )
-from digest import fetching, pipeline, planner, store
+from digest import fetching, pipeline, planner, selection, store
 from digest.compose import Composer
 from digest.config import load_config
 from tests.helpers import corpus_files, utc
@@ -97,7 +97,7 @@ def test_readers_with_the_same_interests_share_one_ranking(tmp_path: Path) -> No
     engine = store.open_engine(settings.database_url)
     fetching.fetch(engine, settings, NOW)
     report = planner.plan_and_record(engine, settings, Composer(), NOW, digest_date=NOW.date(), workers=0)
-    distinct = {planner.interests_of(s) for s in settings.subscribers}
+    distinct = {selection.interests_of(s) for s in settings.subscribers}
     assert report.stats.digests == len(settings.subscribers)
     assert report.stats.rank_calls == len(distinct) < len(settings.subscribers)
     query = text(
@@ -127,10 +127,10 @@ def test_the_next_day_sends_only_that_days_papers_to_each_reader_once(tmp_path: 
     new_ids = {p["paper"]["id"] for p in papers}
     fetching.fetch(engine, settings, tomorrow)
     with engine.connect() as conn:
-        todo = planner.wanted(conn, settings, settings.subscribers, tomorrow)
-        start = planner.earliest_since(conn, settings, todo, tomorrow)
+        todo = selection.wanted(conn, settings, settings.subscribers, tomorrow)
+        start = selection.earliest_since(conn, settings, todo, tomorrow)
         assert start is not None and len(todo) == len(world.subscribers)
-        pool, stats = planner.candidate_pool(conn, settings, tomorrow, start, settings.subscribers)
+        pool, stats = selection.candidate_pool(conn, settings, tomorrow, start, settings.subscribers)
     # every reader had a digest (sent or skipped) yesterday, so only today's papers are indexed; the
     # idf and the other window figures still cover both days
     assert {p.arxiv_id for p in pool} == new_ids

@@ -12,6 +12,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from email import message_from_bytes
+from email.message import Message
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import Engine, select
 
-from digest import pipeline, planner, store
+from digest import pipeline, selection, store
 from digest.config import Settings, parse_config
 from digest.scheduler import ConfigWatcher, DailyJob, serve
 from tests.helpers import papers_json, utc
@@ -96,16 +97,16 @@ def test_due_from_the_local_send_time(tmp_path: Path, email: str, day: str, due_
     sub = s.subscriber(email)
     minute = dt.timedelta(minutes=1)
     with freeze_time(due_at - minute):
-        assert not planner.is_due(s, sub, pipeline.utcnow())
+        assert not selection.is_due(s, sub, pipeline.utcnow())
     with freeze_time(due_at):
-        assert planner.is_due(s, sub, pipeline.utcnow())
-        assert planner.local_now(s, sub, pipeline.utcnow()).date().isoformat() == day
+        assert selection.is_due(s, sub, pipeline.utcnow())
+        assert selection.local_now(s, sub, pipeline.utcnow()).date().isoformat() == day
 
 
 def test_weekend_is_not_due_for_a_weekday_subscriber(tmp_path: Path) -> None:
     s = settings(tmp_path)
     with freeze_time(utc(2026, 3, 28, 12)):  # Saturday
-        assert not planner.is_due(s, s.subscriber("weekdays@example.org"), pipeline.utcnow())
+        assert not selection.is_due(s, s.subscriber("weekdays@example.org"), pipeline.utcnow())
 
 
 def _sent(engine: Engine) -> list[tuple[str, dt.date, dt.datetime]]:
@@ -183,6 +184,14 @@ def test_down_from_six_to_eleven_catches_up_at_start_and_a_restart_sends_nothing
     assert len(mailbox.Maildir(tmp_path / "mail", create=False)) == 7
 
 
+def _first_part_text(message: Message) -> str:
+    part = message.get_payload(0)
+    assert isinstance(part, Message)
+    payload = part.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode()
+
+
 def test_weekday_subscriber_gets_the_weekend_papers_on_monday(tmp_path: Path) -> None:
     papers = tmp_path / "papers.json"
     text = """
@@ -218,7 +227,7 @@ days = ["mon", "tue", "wed", "thu", "fri"]
             papers.write_text(json.dumps(papers_json(seen)))
             job.tick()
     messages = [message_from_bytes(bytes(m)) for m in mailbox.Maildir(tmp_path / "mail", create=False)]
-    bodies = {m["Date"]: m.get_payload(0).get_payload(decode=True).decode() for m in messages}
+    bodies = {m["Date"]: _first_part_text(m) for m in messages}
     assert len(bodies) == 2  # Friday and Monday; nothing at the weekend
     friday, monday = (bodies[k] for k in sorted(bodies, key=parsedate_to_datetime))
     assert "Friday Paper" in friday

@@ -1,119 +1,39 @@
-"""The `digest` command line: parses arguments, calls the core, prints tables. Nothing else lives here."""
+"""The daily job's commands: `preview`, `fetch`, `send` (and `send --worker`), `run`."""
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
 import json
 import sys
 import tempfile
 import threading
 import webbrowser
-from collections.abc import Callable
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
-from digest import fetching, pipeline, planner, runlock, sending, store
-from digest.config import ConfigError, Settings, load_config
-from digest.logs import setup_logging
-from digest.memory import limit_arenas
-from digest.scheduler import DEFAULT_TICK_SECONDS, ConfigWatcher, DailyJob, install_stop_handlers, serve
-
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    help="A daily email digest of trending research papers, ranked for each subscriber.",
-    pretty_exceptions_enable=False,
+from digest import fetching, pipeline, planner, sending, store
+from digest.cli._app import (
+    app,
+    database_errors,
+    err,
+    fail,
+    load_settings,
+    open_database,
+    out,
+    parse_date,
+    secrets_of,
+    sender_lock,
 )
-out = Console()
-err = Console(stderr=True)
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def database_errors(command: F) -> F:
-    """Expected database failures (full disk, read-only file, lost server) end as one line and exit 1."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except store.StoreError as exc:
-            fail(str(exc), 1)
-        except SQLAlchemyError as exc:
-            fail(str(store.database_error(exc, f"running `digest {command.__name__}`")), 1)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    obj = ctx.ensure_object(dict)
-    if "settings" not in obj:
-        try:
-            obj["settings"] = load_config(obj.get("config"))
-        except ConfigError as exc:
-            fail(str(exc))
-        settings: Settings = obj["settings"]
-        setup_logging(obj.get("verbose", False), _secrets(settings))
-    loaded: Settings = obj["settings"]
-    return loaded
-
-
-def _secrets(settings: Settings) -> list[str]:
-    return [
-        settings.smtp.password.get_secret_value(),
-        settings.delivery.unsubscribe_secret.get_secret_value(),
-    ]
-
-
-def _engine(settings: Settings) -> Any:
-    try:
-        return store.open_engine(settings.database_url)
-    except store.StoreError as exc:
-        fail(str(exc))
-
-
-def _date(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        fail(f"--date {value!r} is not a date like 2026-11-23")
-
-
-@app.callback()
-def main_options(
-    ctx: typer.Context,
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", help="Config file (default: $DIGEST_CONFIG or ./digest.toml)."),
-    ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every event (debug level).")] = False,
-    smtp_password: Annotated[str | None, typer.Option("--smtp-password", "--password", hidden=True)] = None,
-) -> None:
-    """Run `digest COMMAND --help` for a command's options."""
-    if smtp_password is not None:
-        fail(
-            "a password on the command line is visible to every user of this machine; set DIGEST_SMTP__PASSWORD instead"
-        )
-    ctx.ensure_object(dict).update(config=config, verbose=verbose)
+from digest.config import ConfigError, Settings
+from digest.logs import setup_logging
+from digest.scheduler import DEFAULT_TICK_SECONDS, ConfigWatcher, DailyJob, install_stop_handlers, serve
 
 
 @app.command()
@@ -130,7 +50,7 @@ def preview(
     """Build a digest exactly as `send` would; record nothing, send nothing."""
     if format not in {"text", "html", "json", "eml"}:
         fail(f"--format must be text, html, json or eml, not {format!r}")
-    settings = _settings(ctx)
+    settings = load_settings(ctx)
     if not settings.subscribers:
         fail("the config has no subscribers")
     email = subscriber or settings.subscribers[0].email
@@ -139,7 +59,7 @@ def preview(
     except ConfigError as exc:
         fail(str(exc))
     shown = pipeline.preview(
-        _engine(settings), settings, email, pipeline.utcnow(), digest_date=_date(date), do_fetch=not no_fetch
+        open_database(settings), settings, email, pipeline.utcnow(), digest_date=parse_date(date), do_fetch=not no_fetch
     )
     planned, data = shown.planned, shown.data
     if shown.skipped:
@@ -233,12 +153,12 @@ def fetch(
     source: Annotated[list[str] | None, typer.Option("--source", help="Only this source (repeatable).")] = None,
 ) -> None:
     """Poll sources into the store and show what each brought."""
-    settings = _settings(ctx)
+    settings = load_settings(ctx)
     names = [s.name for s in settings.sources if s.enabled]
     for name in source or []:
         if name not in {s.name for s in settings.sources}:
             fail(f"no source named {name!r} in the config (have: {', '.join(names) or 'none'})")
-    engine = _engine(settings)
+    engine = open_database(settings)
     chosen = source or names
     with Progress(
         SpinnerColumn(),
@@ -288,7 +208,7 @@ def send(
     ] = 5.0,
 ) -> None:
     """Run the daily job once, now: fetch, build digests for due subscribers, send the outbox."""
-    settings = _settings(ctx)
+    settings = load_settings(ctx, service=worker)
     if worker:
         if date or dry_run:
             fail("--worker only sends what is already in the outbox: drop --date / --dry-run")
@@ -302,10 +222,12 @@ def send(
             only = [settings.subscriber(e).email for e in only]
         except ConfigError as exc:
             fail(str(exc))
-    engine = _engine(settings)
+    engine = open_database(settings)
     now = pipeline.utcnow()
     if dry_run:
-        planned = pipeline.dry_run(engine, settings, now, do_fetch=not no_fetch, only=only, digest_date=_date(date))
+        planned = pipeline.dry_run(
+            engine, settings, now, do_fetch=not no_fetch, only=only, digest_date=parse_date(date)
+        )
         table = Table(title="would send (dry run)")
         for col in ("subscriber", "date", "status", "papers", "top paper"):
             table.add_column(col)
@@ -322,9 +244,9 @@ def send(
     stop = threading.Event()
     install_stop_handlers(stop)
     try:
-        with _run_lock(settings, engine, "digest send"):
+        with sender_lock(settings, engine, "digest send"):
             report = pipeline.run_once(
-                engine, settings, now, do_fetch=not no_fetch, only=only, digest_date=_date(date), stop=stop
+                engine, settings, now, do_fetch=not no_fetch, only=only, digest_date=parse_date(date), stop=stop
             )
     except store.StoreError as exc:
         fail(str(exc), 1)
@@ -347,10 +269,10 @@ def _send_worker(settings: Settings, subscriber: list[str] | None, until_empty: 
 
     if subscriber:
         fail("--worker sends the whole outbox: drop --subscriber")
-    engine = _engine(settings)
+    engine = open_database(settings)
     stop = threading.Event()
     install_stop_handlers(stop)
-    with _run_lock(settings, engine, "digest send --worker"):
+    with sender_lock(settings, engine, "digest send --worker"):
         transport = build_transport(settings)
 
         async def go() -> sending.SendReport:
@@ -365,14 +287,6 @@ def _send_worker(settings: Settings, subscriber: list[str] | None, until_empty: 
         raise typer.Exit(1)
 
 
-def _run_lock(settings: Settings, engine: Any, purpose: str) -> runlock.RunLock:
-    """The one-sender-per-database lock, or exit 1 naming who holds it."""
-    try:
-        return sending.take_sender_lock(settings, engine, purpose)
-    except runlock.LockError as exc:
-        fail(str(exc), 1)
-
-
 @app.command()
 @database_errors
 def run(
@@ -382,100 +296,13 @@ def run(
     ] = DEFAULT_TICK_SECONDS,
 ) -> None:
     """Run the scheduler in the foreground until SIGINT/SIGTERM (catching up at once on start)."""
-    settings = _settings(ctx)
-    engine = _engine(settings)
+    settings = load_settings(ctx, service=True)
+    engine = open_database(settings)
     obj = ctx.ensure_object(dict)
     stop = threading.Event()
-    with _run_lock(settings, engine, "digest run"):
+    with sender_lock(settings, engine, "digest run"):
         install_stop_handlers(stop)
-        watcher = ConfigWatcher(settings, on_change=lambda s: setup_logging(obj.get("verbose", False), _secrets(s)))
+        watcher = ConfigWatcher(
+            settings, on_change=lambda s: setup_logging(obj.get("verbose", False), secrets_of(s), service=True)
+        )
         serve(DailyJob(engine, watcher, stop), stop, tick_seconds=tick)
-
-
-@app.command()
-@database_errors
-def check(
-    ctx: typer.Context,
-    smtp: Annotated[bool, typer.Option("--smtp", help="Also connect to the SMTP server (no mail is sent).")] = False,
-) -> None:
-    """Validate the config (and reach the SMTP server without sending)."""
-    settings = _settings(ctx)
-    _engine(settings)
-    out.print(f"config ok: {settings.config_path}")
-    out.print(f"  database: {store.masked_database_url(settings.database_url)}")
-    out.print(f"  sources: {', '.join(s.name + ' (' + s.type + ')' for s in settings.sources) or 'none'}")
-    out.print(f"  subscribers: {len(settings.subscribers)}")
-    out.print(f"  transport: {settings.delivery.transport}")
-    if smtp:
-        from digest.deliver import check_smtp
-
-        problem = check_smtp(settings.smtp)
-        if problem:
-            fail(problem, 1)
-        login = f", logged in as {settings.smtp.username}" if settings.smtp.username else ""
-        out.print(
-            f"  smtp: {settings.smtp.host}:{settings.smtp.port} ok ({settings.smtp.security}{login})",
-            highlight=False,
-        )
-
-
-@app.command()
-def subscribers(ctx: typer.Context) -> None:
-    """List subscribers with their interests and schedule."""
-    settings = _settings(ctx)
-    table = Table(title="subscribers")
-    for col in ("email", "name", "keywords", "exclude", "max", "send at", "timezone", "days"):
-        table.add_column(col, overflow="fold")
-    for s in settings.subscribers:
-        table.add_row(
-            s.email,
-            s.name,
-            ", ".join(s.keywords) or "(trending)",
-            ", ".join(s.exclude),
-            str(s.max_papers),
-            settings.send_time(s).strftime("%H:%M"),
-            str(settings.timezone(s)),
-            ",".join(s.days) or "every day",
-        )
-    out.print(table)
-
-
-@app.command()
-@database_errors
-def history(
-    ctx: typer.Context,
-    subscriber: Annotated[str | None, typer.Option(help="Only this subscriber.")] = None,
-    days: Annotated[int, typer.Option(min=1, help="How many days back.")] = 14,
-) -> None:
-    """Deliveries per subscriber and day: status, attempts, last error."""
-    settings = _settings(ctx)
-    engine = _engine(settings)
-    since = pipeline.utcnow().date() - dt.timedelta(days=days)
-    with engine.connect() as conn:
-        rows = store.history(conn, since, subscriber)
-    table = Table(title="history")
-    for col in ("date", "subscriber", "status", "attempts", "sent at / next try", "last error"):
-        table.add_column(col, overflow="fold")
-    for d in sorted(rows, key=lambda d: (d.subscriber, d.digest_date), reverse=False):
-        when = d.sent_at or (d.next_attempt_at if d.status == "pending" else None)
-        table.add_row(
-            d.digest_date.isoformat(),
-            d.subscriber,
-            d.status,
-            str(d.attempts),
-            when.strftime("%Y-%m-%d %H:%M") if when else "",
-            (d.last_error or "")[:200],
-        )
-    out.print(table)
-
-
-def main() -> None:
-    """Console-script entry point: usage errors exit 2, config errors exit 2, failed runs exit 1.
-
-    Process-wide tuning happens here, once, before any thread allocates (see `memory.limit_arenas`)."""
-    limit_arenas()
-    app()
-
-
-if __name__ == "__main__":
-    main()
