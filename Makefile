@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint clean
+.PHONY: demo test test-fast check lint system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,14 +21,26 @@ $(VENV)/.stamp-test: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.stamp-run
 	$(BIN)/digest --config examples/demo.toml preview
 
-## Install everything the tests need and run the whole suite.
+## Install what the tests need (Python side) and run the whole suite. Tests that need a Debian package
+## that is missing (PostgreSQL, Chromium) are skipped with the reason; `make system-deps` installs them.
 test: $(VENV)/.stamp-test
-	-@bash .ci/system-deps
 	$(BIN)/python -m pytest -q
 
-lint: $(VENV)/.stamp-test
+## The inner loop: slow tests (crash loops, scale, browser) deselected, fewer fuzz examples.
+test-fast: $(VENV)/.stamp-test
+	DIGEST_FUZZ_EXAMPLES=200 $(BIN)/python -m pytest -q -m "not slow"
+
+## Lint, format and types over the code and its tests (CI runs this before the tests).
+check: $(VENV)/.stamp-test
 	$(BIN)/ruff check digest tests benchmarks
-	$(BIN)/mypy
+	$(BIN)/ruff format --check digest tests benchmarks
+	$(BIN)/mypy digest tests
+
+lint: check
+
+## Debian packages some tests use (postfix's smtp-sink, PostgreSQL, Chromium); needs root and apt-get.
+system-deps:
+	bash .ci/system-deps
 
 clean:
 	rm -rf $(VENV) examples/demo.db* examples/outbox .pytest_cache .mypy_cache .ruff_cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -21,11 +22,11 @@ def corpus_files() -> list[Path]:
     return files
 
 
-def utc(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=dt.UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.UTC)
 
 
-def papers_json(items: list[dict[str, object]]) -> list[dict[str, object]]:
+def papers_json(items: Sequence[Mapping[str, object]]) -> list[dict[str, object]]:
     """Wrap flat {title, summary, id?, upvotes?} dicts in the Hugging Face daily-papers item shape."""
     out = []
     for item in items:

@@ -78,7 +78,7 @@ class LoopbackServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.daemon_threads = True
-        self.httpd.block_on_close = False  # type: ignore[attr-defined]
+        self.httpd.block_on_close = False
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
@@ -151,8 +151,8 @@ def hf_daily_api(
         for before, after in (rewrite or {}).items():
             text = text.replace(before, after)
         items = json.loads(text)
-        body = json.dumps(items[page * limit : (page + 1) * limit]).encode()
-        return conditional(seen, body, "application/json; charset=utf-8")
+        page_body = json.dumps(items[page * limit : (page + 1) * limit]).encode()
+        return conditional(seen, page_body, "application/json; charset=utf-8")
 
     return handle
 

@@ -14,10 +14,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from digest import pipeline, runlock, store
-from digest.config import parse_config
+from digest.config import Settings, parse_config
 from digest.deliver import MaildirTransport
 from digest.models import DeliveryStatus
 from tests.helpers import papers_json, utc
+from tests.postgres import PostgresServer
 from tests.smtpd_helpers import FaultHandler, smtp_server
 
 NOW = utc(2026, 3, 2, 8, 0)
@@ -52,7 +53,7 @@ def test_claims_are_disjoint_and_a_lapsed_lease_frees_its_rows(db_url: str) -> N
 
 
 @pytest.mark.postgres
-def test_concurrent_transactions_skip_each_others_locked_rows(pg_server) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_transactions_skip_each_others_locked_rows(pg_server: PostgresServer) -> None:
     engine = store.open_engine(pg_server.database())
     add_pending(engine, 10)
     with engine.begin() as first:
@@ -107,7 +108,7 @@ def test_until_empty_needs_worker(tmp_path: Path) -> None:
 SUBSCRIBERS = 20
 
 
-def plan_settings(tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
+def plan_settings(tmp_path: Path, db_url: str) -> Settings:
     (tmp_path / "papers.json").write_text(
         json.dumps(papers_json([{"title": f"State space model {i}", "summary": "Mamba."} for i in range(3)]))
     )
@@ -128,7 +129,7 @@ path = "papers.json"
 
 
 @pytest.mark.postgres
-def test_one_planner_at_a_time_on_postgresql(tmp_path: Path, pg_server) -> None:  # type: ignore[no-untyped-def]
+def test_one_planner_at_a_time_on_postgresql(tmp_path: Path, pg_server: PostgresServer) -> None:
     settings = plan_settings(tmp_path, pg_server.database())
     engine = store.open_engine(settings.database_url)
     transport = MaildirTransport(tmp_path / "outbox")

@@ -107,7 +107,7 @@ def info(
     )
 
 
-def parse(msg: EmailMessage) -> EmailMessage:
+def parse(msg: EmailMessage | bytes) -> EmailMessage:
     """The message as a mail client sees it: serialised to bytes and parsed back."""
     parsed = email.message_from_bytes(bytes(msg), policy=default)
     assert isinstance(parsed, EmailMessage)
@@ -183,7 +183,9 @@ def test_structure_is_multipart_alternative_text_then_html(composer: Composer) -
     for part in msg.iter_parts():
         assert part.get_content_charset() in {"utf-8", "us-ascii"}
         assert part["Content-Transfer-Encoding"] in {"7bit", "quoted-printable"}
-    assert msg.get_body(("html",))["Content-Transfer-Encoding"] == "7bit", "ASCII HTML, lines < 998: no QP bloat"
+    html_part = msg.get_body(("html",))
+    assert html_part is not None
+    assert html_part["Content-Transfer-Encoding"] == "7bit", "ASCII HTML, lines < 998: no QP bloat"
     text, html = parts(msg)
     assert text.startswith("Daily papers for Monday 23 November 2026\n")
     assert html.lstrip().lower().startswith("<!doctype html>")
@@ -249,6 +251,7 @@ def test_list_unsubscribe_keeps_each_uri_whole_on_the_wire(composer: Composer, a
     assert inf.unsubscribe_url is not None
     url = inf.unsubscribe_url.replace("für", "f%C3%BCr").encode()
     assert b"<" + url + b">" in raw, "the https URI appears verbatim, unbroken"
+    assert inf.unsubscribe_mailto is not None
     assert b"<" + inf.unsubscribe_mailto.encode() + b">" in raw
     assert parse(data)["List-Unsubscribe"].split() == [f"<{inf.unsubscribe_mailto}>,", f"<{url.decode()}>"]
 
@@ -631,7 +634,12 @@ def test_preview_open_writes_the_html_part_and_opens_it(tmp_path: Path, monkeypa
     (tmp_path / "today.json").write_text(json.dumps(papers_json([{"title": "Mamba Meets Vision", "upvotes": 3}])))
     (tmp_path / "digest.toml").write_text(CONFIG)
     opened: list[str] = []
-    monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: opened.append(url) or True)
+
+    def fake_open(url: str, *args: object, **kwargs: object) -> bool:
+        opened.append(url)
+        return True
+
+    monkeypatch.setattr(webbrowser, "open", fake_open)
     eml = tmp_path / "digest.eml"
     result = CliRunner().invoke(
         app, ["--config", str(tmp_path / "digest.toml"), "preview", "--format", "eml", "-o", str(eml), "--open"]

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiosmtplib
 import pytest
 from sqlalchemy import Engine, select
 
@@ -157,7 +158,7 @@ def test_a_pool_of_reused_connections_sends_concurrently(tmp_path: Path, db_url:
             transport = SmtpTransport(settings.smtp)
             original = transport.connect
 
-            async def counting_connect():  # type: ignore[no-untyped-def]
+            async def counting_connect() -> aiosmtplib.SMTP:
                 client = await original()
                 peers.add(id(client))
                 return client

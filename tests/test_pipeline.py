@@ -6,8 +6,9 @@ import datetime as dt
 import email
 import json
 import mailbox
-from email.message import Message
+from email.message import Message, MIMEPart
 from pathlib import Path
+from typing import cast
 
 import pytest
 from freezegun import freeze_time
@@ -44,12 +45,15 @@ keywords = ["quantization"]
 timezone = "America/Los_Angeles"
 """
 
-DAY1 = [
+DAY1: list[dict[str, object]] = [
     {"title": "Mamba Meets Vision", "summary": "We apply mamba state space models to images.", "upvotes": 30},
     {"title": "Low-bit Quantization of LLMs", "summary": "Quantization to 2 bits.", "upvotes": 10},
     {"title": "A Study of Protein Folding", "summary": "Nothing about our topics.", "upvotes": 99},
 ]
-DAY2 = [*DAY1, {"title": "Selective State Space Models Revisited", "summary": "A state space model study."}]
+DAY2: list[dict[str, object]] = [
+    *DAY1,
+    {"title": "Selective State Space Models Revisited", "summary": "A state space model study."},
+]
 
 
 def _setup(tmp_path: Path, papers: list[dict[str, object]]) -> Path:
@@ -78,11 +82,14 @@ def _by_rcpt(messages: list[Message]) -> dict[str, list[Message]]:
 
 
 def _titles(msg: Message) -> str:
-    part = msg.get_body(("plain",)) if hasattr(msg, "get_body") else None  # type: ignore[attr-defined]
+    part = msg.get_body(("plain",)) if isinstance(msg, MIMEPart) else None
     if part is None:
         for p in msg.walk():
             if p.get_content_type() == "text/plain":
-                return p.get_payload(decode=True).decode()
+                payload = p.get_payload(decode=True)
+                assert isinstance(payload, bytes)
+                return payload.decode()
+    assert part is not None
     return part.get_content()
 
 
@@ -102,7 +109,8 @@ def test_send_is_idempotent_and_day_two_sends_only_new_papers(
 
     for msg in first:
         assert msg.get_content_type() == "multipart/alternative"
-        assert [p.get_content_type() for p in msg.get_payload()] == ["text/plain", "text/html"]
+        parts = cast("list[Message]", msg.get_payload())  # multipart: a list of sub-messages
+        assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
         assert msg["Message-ID"].startswith("<digest-2026-11-23.")
         assert "Mon 23 Nov" in msg["Subject"]
     by = _by_rcpt(first)

@@ -7,6 +7,8 @@ import datetime as dt
 import json
 import random
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,7 @@ from digest.ranking import (
     KeywordError,
     PaperIndex,
     Postings,
+    RankedPaper,
     RankingParams,
     WindowStats,
     compile_terms,
@@ -64,7 +67,7 @@ def background(count: int = 30) -> list[Paper]:
     return [paper(900 + i, f"Notes on {topics[i % len(topics)]} {i}", FILLER) for i in range(count)]
 
 
-def titles(ranked: list) -> list[str]:  # type: ignore[type-arg]
+def titles(ranked: list[RankedPaper]) -> list[str]:
     return [r.paper.title for r in ranked]
 
 
@@ -331,7 +334,7 @@ def test_ranking_config_defaults_match_the_params_and_reach_the_index() -> None:
     )
 
 
-def test_ranking_table_in_the_config(write_config) -> None:  # type: ignore[no-untyped-def]
+def test_ranking_table_in_the_config(write_config: Callable[..., Path]) -> None:
     from digest.config import ConfigError, load_config
 
     path = write_config(
@@ -378,16 +381,14 @@ def test_beats_both_baselines_on_the_shared_judgments() -> None:
     assert mean["ours"] > mean["bm25"] and mean["ours"] > mean["substring"], mean
 
 
-def test_plan_takes_idf_over_the_stored_window(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from pathlib import Path
-
+def test_plan_takes_idf_over_the_stored_window(tmp_path: Path) -> None:
     from digest import store
     from digest.compose import Composer
-    from digest.config import parse_config
+    from digest.config import Settings, parse_config
     from digest.models import PaperRecord
     from digest.planner import plan
 
-    def settings(idf_days: int):  # type: ignore[no-untyped-def]
+    def settings(idf_days: int) -> Settings:
         text = f"""
 database_url = "sqlite:///{tmp_path / "digest.db"}"
 lookback_days = 2

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, func, select
 from digest import store
 from digest.models import DeliveryStatus
 from tests.helpers import utc
+from tests.postgres import PostgresServer
 from tests.smtpd_helpers import FaultHandler, smtp_server
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -73,7 +74,7 @@ def held_by(engine: Engine, pid: int) -> set[str]:
     return {r[0] for r in rows}
 
 
-def test_three_workers_one_killed_every_subscriber_gets_exactly_one(tmp_path: Path, pg_server) -> None:  # type: ignore[no-untyped-def]
+def test_three_workers_one_killed_every_subscriber_gets_exactly_one(tmp_path: Path, pg_server: PostgresServer) -> None:
     db_url = pg_server.database()
     engine = store.open_engine(db_url)
     fill_outbox(engine)
@@ -125,7 +126,7 @@ def test_three_workers_one_killed_every_subscriber_gets_exactly_one(tmp_path: Pa
 
     t = store.delivery_t
     with engine.connect() as conn:
-        statuses = dict(conn.execute(select(t.c.status, func.count()).group_by(t.c.status)).all())
+        statuses: dict[str, int] = dict(conn.execute(select(t.c.status, func.count()).group_by(t.c.status)).all())
         claimed = conn.execute(select(func.count()).select_from(t).where(t.c.claimed_by.is_not(None))).scalar_one()
     assert statuses == {"sent": DELIVERIES}
     assert claimed == 0

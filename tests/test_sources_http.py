@@ -167,7 +167,7 @@ def test_backoff_grows_exponentially_is_capped_and_jittered() -> None:
 
 def test_user_agent_and_conditional_headers_are_sent() -> None:
     respond, seen = scripted(httpx.Response(304))
-    validators = {URL: ('"abc"', "Thu, 26 Feb 2026 05:00:00 GMT")}
+    validators: dict[str, tuple[str | None, str | None]] = {URL: ('"abc"', "Thu, 26 Feb 2026 05:00:00 GMT")}
     fetched = get(respond, validators=validators)
     assert fetched.not_modified
     request = seen[0]

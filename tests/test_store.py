@@ -95,7 +95,11 @@ def test_outbox_rows_and_items_round_trip(db_url: str) -> None:
     recs = [PaperRecord(source="hf", title=f"Paper {i}", abstract="x", arxiv_id=f"2611.{i:05d}") for i in range(4)]
     with engine.begin() as conn:
         store.upsert_records(conn, recs, utc(2026, 11, 20, 6))
-        ids = sorted(p.id for p in store.papers_seen_since(conn, utc(2026, 11, 1)))
+        seen_ids: list[int] = []
+        for paper in store.papers_seen_since(conn, utc(2026, 11, 1)):
+            assert paper.id is not None
+            seen_ids.append(paper.id)
+        ids = sorted(seen_ids)
     day = utc(2026, 11, 21).date()
     rows = [
         store.NewDelivery(

@@ -8,13 +8,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import Engine, event, select
+from sqlalchemy.pool import ConnectionPoolEntry
 from typer.testing import CliRunner
 
 from digest import fetching, pipeline, planner, sending, store
 from digest.cli import app
 from digest.compose import Composer
-from digest.config import load_config
+from digest.config import Settings, load_config
 from digest.deliver import MaildirTransport
 from digest.models import DeliveryStatus
 from tests.helpers import papers_json, utc
@@ -42,7 +43,7 @@ def _world(tmp_path: Path, subscribers: int = 5) -> Path:
     return path
 
 
-def _planned(tmp_path: Path) -> tuple[object, object]:
+def _planned(tmp_path: Path) -> tuple[Settings, Engine]:
     settings = load_config(_world(tmp_path))
     engine = store.open_engine(settings.database_url)
     fetching.fetch(engine, settings, NOW)
@@ -56,11 +57,11 @@ def _statuses(db: Path) -> list[str]:
         return [row[0] for row in conn.execute("SELECT status FROM delivery ORDER BY id")]
 
 
-def _full_disk(engine) -> None:  # type: ignore[no-untyped-def]
+def _full_disk(engine: Engine) -> None:
     """From now on every write fails as on a full disk: SQLite may not grow the file by one page."""
 
     @event.listens_for(engine, "connect")
-    def _cap(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+    def _cap(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         pages = dbapi_conn.execute("PRAGMA page_count").fetchone()[0]
         dbapi_conn.execute(f"PRAGMA max_page_count = {pages}")
 
@@ -103,11 +104,11 @@ def test_full_disk_while_planning_records_nothing_and_exits_1(tmp_path: Path) ->
 
     original = store_module._configure_sqlite
 
-    def capped(engine):  # type: ignore[no-untyped-def]
+    def capped(engine: Engine) -> None:
         original(engine)
 
         @event.listens_for(engine, "connect")
-        def _cap(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        def _cap(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
             now_pages = dbapi_conn.execute("PRAGMA page_count").fetchone()[0]
             dbapi_conn.execute(f"PRAGMA max_page_count = {now_pages}")
 
