@@ -49,7 +49,7 @@ def http_client(transport: httpx.AsyncBaseTransport | None = None, timeout: floa
 
 
 Validators = dict[str, tuple[str | None, str | None]]
-Fetched = tuple[str, SourceResult | Exception, float, Validators]
+SourceFetch = tuple[str, SourceResult | Exception, float, Validators]  # name, result, seconds, new validators
 
 
 async def _fetch_all(
@@ -59,12 +59,12 @@ async def _fetch_all(
     client: httpx.AsyncClient | None,
     validators: dict[str, Validators],
     on_done: Callable[[str], None] | None,
-) -> list[Fetched]:
+) -> list[SourceFetch]:
     configs = [s for s in settings.sources if s.enabled and (names is None or s.name in names)]
     own_client = client is None
     http = client or http_client()
 
-    async def one(config: object) -> Fetched:
+    async def one(config: object) -> SourceFetch:
         source = build_source(config)  # type: ignore[arg-type]
         ctx = FetchContext(now=now, client=http, validators=dict(validators.get(source.name, {})))
         started = time.perf_counter()
@@ -113,7 +113,7 @@ def store_fetched(
     return FetchReport(name, status, counts, len(result.rejected), seconds)
 
 
-def _store_one(conn: Connection, fetched: Fetched, old: dict[str, Validators], now: dt.datetime) -> FetchReport:
+def _store_one(conn: Connection, fetched: SourceFetch, old: dict[str, Validators], now: dt.datetime) -> FetchReport:
     """Store one source's fetch and, after a success, its new HTTP validators."""
     name, result, seconds, validators = fetched
     report = store_fetched(conn, name, result, seconds, now)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import corpus_files
+from tests.helpers import corpus_files, unavailable
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def pg_server():
         with postgres_server() as server:
             yield server
     except PostgresUnavailable as exc:
-        pytest.skip(f"PostgreSQL unavailable: {exc}")
+        unavailable(f"PostgreSQL unavailable: {exc}")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

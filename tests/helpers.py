@@ -6,6 +6,7 @@ import datetime as dt
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -13,6 +14,14 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("DIGEST_SHARED", ROOT.parent / "shared"))
 CORPUS = SHARED / "corpus"
 EVAL = SHARED / "eval"
+
+
+def unavailable(what: str) -> NoReturn:
+    """A test cannot run because a system package is missing: a skip that says why, or under `CI=true` a
+    failure (CI installs every package, so a skip there would hide a broken install)."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{what} (CI must not skip: see .ci/system-deps)")
+    pytest.skip(what)
 
 
 def corpus_files() -> list[Path]:
