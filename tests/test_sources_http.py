@@ -16,8 +16,8 @@ from digest.sources.http import (
     HttpFetcher,
     HttpPolicy,
     backoff_delay,
+    redacted_url,
     retry_after_seconds,
-    safe_url,
 )
 from tests.loopback_http import LoopbackServer, Reply, server, static  # noqa: F401
 
@@ -199,7 +199,7 @@ def test_oversized_body_is_refused() -> None:
 
 
 def test_errors_never_show_credentials_or_tokens() -> None:
-    assert safe_url("https://user:pw@feeds.test/a?token=s3cret&date=2026-02-26") == (
+    assert redacted_url("https://user:pw@feeds.test/a?token=s3cret&date=2026-02-26") == (
         "https://feeds.test/a?token=***&date=2026-02-26"
     )
     respond, _ = scripted(httpx.Response(404))

@@ -22,7 +22,7 @@ from digest.sources.feeds import (
     strip_html,
 )
 from digest.sources.hf_daily import MAX_ABSTRACT, MAX_TITLE
-from digest.sources.http import HttpFetcher, HttpPolicy, check_http_url, safe_url
+from digest.sources.http import HttpFetcher, HttpPolicy, check_http_url, redacted_url
 
 API_BASE = "https://export.arxiv.org"
 RSS_BASE = "https://rss.arxiv.org"
@@ -188,7 +188,7 @@ class ArxivSource:
             parsed = await asyncio.to_thread(parse_feed, fetched)
             error = api_error(parsed)
             if error:
-                raise SourceError(f"{safe_url(fetched.url)}: arXiv API error: {error}")
+                raise SourceError(f"{redacted_url(fetched.url)}: arXiv API error: {error}")
             total = _int(parsed.feed.get("opensearch_totalresults"))
             entries = parsed.entries
             if not entries and total is not None and total > start and empty_retries < EMPTY_PAGE_RETRIES:

@@ -13,7 +13,7 @@ from typing import Any
 import feedparser
 
 from digest.sources.base import SourceError, clean_text
-from digest.sources.http import Fetched, describe_body, safe_url
+from digest.sources.http import Fetched, describe_body, redacted_url
 
 FEED_ACCEPT = "application/atom+xml, application/rss+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.1"
 _TAG = re.compile(r"<[^>]+>")
@@ -35,7 +35,7 @@ def parse_feed(fetched: Fetched) -> Any:
         problem = parsed.get("bozo_exception")
         why = f" ({clean_text(str(problem), limit=160)})" if problem else ""
         raise SourceError(
-            f"{safe_url(fetched.url)}: expected an RSS or Atom feed, got "
+            f"{redacted_url(fetched.url)}: expected an RSS or Atom feed, got "
             f"{describe_body(fetched.content, fetched.content_type)}{why}"
         )
     return parsed

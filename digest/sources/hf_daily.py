@@ -21,7 +21,7 @@ from digest.sources.base import (
     clean_text,
     parse_datetime,
 )
-from digest.sources.http import Fetched, HttpFetcher, HttpPolicy, check_http_url, describe_body, safe_url
+from digest.sources.http import Fetched, HttpFetcher, HttpPolicy, check_http_url, describe_body, redacted_url
 
 MAX_TITLE = 1_000
 MAX_ABSTRACT = 20_000
@@ -132,7 +132,7 @@ def decode_json(fetched: Fetched) -> Any:
         return json.loads(fetched.content)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         got = describe_body(fetched.content, fetched.content_type)
-        raise SourceError(f"{safe_url(fetched.url)}: expected JSON, got {got} ({exc})") from None
+        raise SourceError(f"{redacted_url(fetched.url)}: expected JSON, got {got} ({exc})") from None
 
 
 class HfDailySource:

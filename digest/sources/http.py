@@ -91,7 +91,7 @@ def retry_after_seconds(headers: Mapping[str, str], now: dt.datetime) -> float |
     return None
 
 
-def safe_url(url: str) -> str:
+def redacted_url(url: str) -> str:
     """A URL fit for logs and errors: no user:password, no token-like query values."""
     try:
         parts = urlsplit(url)
@@ -166,7 +166,7 @@ class HttpFetcher:
                     size += len(chunk)
                     if size > self.policy.max_bytes:
                         raise SourceError(
-                            f"{safe_url(url)}: response larger than {self.policy.max_bytes // 1_000_000} MB"
+                            f"{redacted_url(url)}: response larger than {self.policy.max_bytes // 1_000_000} MB"
                         )
                     chunks.append(chunk)
                 return response, b"".join(chunks)
@@ -186,8 +186,8 @@ class HttpFetcher:
             full = full_url(url, params)
             httpx.URL(full)
         except (httpx.InvalidURL, ValueError) as exc:
-            raise SourceError(f"{safe_url(url)}: not a usable URL ({exc})") from None
-        shown = safe_url(full)
+            raise SourceError(f"{redacted_url(url)}: not a usable URL ({exc})") from None
+        shown = redacted_url(full)
         headers = {"User-Agent": USER_AGENT, "Accept": accept}
         etag, modified = self.ctx.validators.get(full, (None, None)) if conditional else (None, None)
         if etag:

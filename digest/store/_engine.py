@@ -65,7 +65,7 @@ def open_engine(url: str) -> Engine:
 
 def ensure_schema(engine: Engine) -> None:
     """Create missing tables; refuse a database whose schema is newer than this code understands."""
-    safe_url = engine.url.render_as_string(hide_password=True)
+    redacted_url = engine.url.render_as_string(hide_password=True)
     try:
         with engine.begin() as conn:
             SQLModel.metadata.create_all(conn)
@@ -79,9 +79,9 @@ def ensure_schema(engine: Engine) -> None:
                 return
             version = int(row[0])
     except OperationalError as exc:
-        raise StoreError(f"cannot use database {safe_url}: {exc.orig}") from None
+        raise StoreError(f"cannot use database {redacted_url}: {exc.orig}") from None
     if version > SCHEMA_VERSION:
         raise StoreError(
-            f"database {safe_url} has schema version {version}, newer than this digest understands "
+            f"database {redacted_url} has schema version {version}, newer than this digest understands "
             f"({SCHEMA_VERSION}); upgrade digest or point database_url at another file"
         )
