@@ -108,6 +108,9 @@ def run(args: argparse.Namespace, folder: Path, port: int | None) -> None:
         },
         "smtp": {"host": "127.0.0.1", "port": port or 25, "security": "none"},
     }
+    if not args.no_web:
+        # as deployed with `digest serve`: every digest carries signed links (feedback under each paper)
+        tables["web"] = {"base_url": "https://papers.example.org", "secret": SECRET}
     _in_child(_write_world, args.papers, args.subscribers, folder, tables)
     config = folder / "digest.toml"
     report("world", args.subscribers, time.perf_counter() - started, papers=args.papers)
@@ -129,15 +132,16 @@ def run(args: argparse.Namespace, folder: Path, port: int | None) -> None:
     if port and built:
         with engine.connect() as conn:
             # streamed, so the comparison does not hold thousands of messages in this process's RSS
+            d, m = store.delivery_t, store.message_t
             rows = conn.execution_options(yield_per=100).execute(
-                store.delivery_t.select()
-                .with_only_columns(store.delivery_t.c.subscriber, store.delivery_t.c.message)
-                .where(store.delivery_t.c.message.is_not(None))
-                .order_by(store.delivery_t.c.id.desc())
+                d.select()
+                .with_only_columns(d.c.subscriber, m.c.data)
+                .join(m, m.c.delivery_id == d.c.id)
+                .order_by(d.c.id.desc())
                 .limit(min(args.raw_limit, built))
             )
             started = time.perf_counter()
-            count = asyncio.run(raw_smtp(port, ((r[0], r[1]) for r in rows), "papers@example.org"))
+            count = asyncio.run(raw_smtp(port, ((r[0], store.message_bytes(r[1])) for r in rows), "papers@example.org"))
             report("raw_smtp", count, time.perf_counter() - started)
 
 
@@ -201,6 +205,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, help="compose processes (default: 0 below 2,000 subscribers, else 2)")
     parser.add_argument("--days", type=int, default=1, help="days to run, each with new papers (steady state)")
     parser.add_argument("--skip-send", action="store_true", help="stop after composing")
+    parser.add_argument("--no-web", action="store_true", help="no [web] base_url: digests without web links")
     parser.add_argument("--keep", type=Path, help="build the world in this folder and keep it")
     args = parser.parse_args()
     if args.days < 1:

@@ -140,6 +140,35 @@ class DeliveryConfig(_Strict):
         return self
 
 
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+class WebConfig(_Strict):
+    """`digest serve`, the reader's side of the email: where it is reached, and the key that signs its links."""
+
+    base_url: str = ""
+    secret: SecretStr = SecretStr("")
+
+    @field_validator("base_url")
+    @classmethod
+    def _public_https(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        value = value.strip().rstrip("/")
+        if not value:
+            return value
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname or ""
+        except ValueError:
+            raise ValueError(f"{value!r} is not a URL") from None
+        if parts.query or parts.fragment or not host:
+            raise ValueError(f"{value!r} must be a plain URL like https://papers.example.org (no query)")
+        if parts.scheme == "https" or (parts.scheme == "http" and host in _LOCAL_HOSTS):
+            return value
+        raise ValueError(f"{value!r} must be an https:// URL (http:// only for 127.0.0.1 or localhost, for local use)")
+
+
 class SmtpConfig(_Strict):
     """How to reach the SMTP server; the password belongs in DIGEST_SMTP__PASSWORD, not in the file."""
 
@@ -292,6 +321,7 @@ class Settings(BaseSettings):
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
     ranking: RankingConfig = Field(default_factory=RankingConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     sources: list[SourceConfig] = Field(default_factory=list)
     subscribers: list[SubscriberConfig]
     config_path: Path | None = Field(default=None, exclude=True)

@@ -9,6 +9,7 @@ byte for byte against `EmailMessage` on hostile inputs.
 
 from __future__ import annotations
 
+import quopri
 import re
 from collections.abc import Sequence
 from email import quoprimime
@@ -146,7 +147,9 @@ def encode_body(body: str, cte: str) -> bytes:
         for line in lines:
             encoded = cache.get(line)
             if encoded is None:
-                encoded = cache[line] = _qp_line(line)
+                encoded = _qp_line(line)
+                if len(line) <= MAX_LINE:  # long lines are mostly one reader's links: keep the cache for shared ones
+                    cache[line] = encoded
             out.append(encoded)
         return b"".join(out)
     raise ValueError(f"unsupported transfer encoding {cte!r}")
@@ -158,9 +161,17 @@ _QP_LINES_MAX = 50_000
 
 def _qp_line(line: bytes) -> bytes:
     """One body line quoted-printable encoded with its CRLF, as `quoprimime.body_encode` does per line:
-    a short line of safe ASCII (no `=`, no trailing blank) is its own encoding."""
-    if len(line) <= MAX_LINE and _QP_SAFE.fullmatch(line) and not line.endswith(b" "):
-        return line + b"\r\n"
+    a line of safe ASCII (no `=`, no trailing blank) is its own encoding, soft-broken when it is long (a
+    reader's own link, say), every piece but the last one character short of the limit."""
+    if _QP_SAFE.fullmatch(line) and not line.endswith(b" "):
+        if len(line) <= MAX_LINE:
+            return line + b"\r\n"
+        step, pieces, start = MAX_LINE - 1, [], 0
+        while len(line) - start > MAX_LINE:
+            pieces.append(line[start : start + step])
+            start += step
+        pieces.append(line[start:])
+        return b"=\r\n".join(pieces) + b"\r\n"
     return _qp_encoded(line)
 
 
@@ -189,3 +200,24 @@ def alternative(headers: Sequence[str], boundary: str, text: str, html: str) -> 
             f"\r\n--{boundary}--\r\n".encode(),
         )
     )
+
+
+def html_part(data: bytes) -> str | None:
+    """The HTML body of a message `alternative` wrote, decoded; None when the bytes are not of that shape
+    (then parse them with the `email` package). A stored digest is shown online without a full MIME parse."""
+    marker = b'Content-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: '
+    start = data.find(marker)
+    if start < 0:
+        return None
+    cte_end = data.find(b"\r\n", start + len(marker))
+    cte = data[start + len(marker) : cte_end]
+    body_start = data.find(b"\r\n\r\n", cte_end)
+    close = data.rfind(b"\r\n--")
+    if body_start < 0 or close <= body_start:
+        return None
+    body = data[body_start + 4 : close]
+    if cte == b"7bit":
+        return body.decode("utf-8")
+    if cte == b"quoted-printable":
+        return quopri.decodestring(body.replace(b"\r\n", b"\n")).replace(b"\n", b"\r\n").decode("utf-8")
+    return None

@@ -14,7 +14,9 @@ from pydantic import Field as PydanticField
 from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 1
+# 2: subscriber_state and feedback (older code would mail unsubscribed readers); message bytes leave the
+#    delivery row for delivery_message, compressed
+SCHEMA_VERSION = 2
 
 
 class PaperRecord(BaseModel):
@@ -109,8 +111,7 @@ class Delivery(SQLModel, table=True):
 
     __table_args__ = (
         UniqueConstraint("subscriber", "digest_date", name="uq_delivery_subscriber_date"),
-        # Covers the outbox query (what is due, oldest first) so it never reads past the message bytes,
-        # which SQLite stores before created_at/next_attempt_at in each row.
+        # Covers the outbox query (what is due, oldest first), so it never reads a row.
         Index("ix_delivery_outbox", "status", "created_at", "id", "next_attempt_at", "claimed_until"),
         # A subscriber's recent deliveries (what planning asks per chunk), found without visiting their
         # older history or anybody else's: a status index would make each chunk scan every pending row.
@@ -125,12 +126,21 @@ class Delivery(SQLModel, table=True):
     attempts: int = 0
     last_error: str | None = None
     message_id: str | None = Field(default=None, max_length=512)
-    message: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     created_at: dt.datetime
     sent_at: dt.datetime | None = None
     next_attempt_at: dt.datetime | None = None
     claimed_by: str | None = Field(default=None, max_length=128)
     claimed_until: dt.datetime | None = None
+
+
+class DeliveryMessage(SQLModel, table=True):
+    """A digest's exact message bytes, zlib-compressed (`store.message_bytes` reads them back), beside its
+    outbox row: a status update never rewrites them, and retention drops them while the row stays."""
+
+    __tablename__ = "delivery_message"
+
+    delivery_id: int = Field(foreign_key="delivery.id", primary_key=True)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class DeliveryItem(SQLModel, table=True):
@@ -174,3 +184,35 @@ class SourceState(SQLModel, table=True):
     etag: str | None = None
     last_modified: str | None = None
     updated_at: dt.datetime | None = None
+
+
+class SubscriberStatus(StrEnum):
+    active = "active"
+    paused = "paused"
+    unsubscribed = "unsubscribed"
+
+
+class SubscriberState(SQLModel, table=True):
+    """A reader's own choice (from the web or an operator's `digest unsubscribe`), which overrides the config
+    file: paused and unsubscribed readers get nothing until they resume or resubscribe. No row: active."""
+
+    __tablename__ = "subscriber_state"
+
+    subscriber: str = Field(primary_key=True, max_length=320)  # the address, lower-cased
+    status: str = Field(default=SubscriberStatus.active, max_length=16, index=True)
+    updated_at: dt.datetime
+    via: str = Field(default="web", max_length=16)
+
+
+class Feedback(SQLModel, table=True):
+    """A reader's "more like this" (+1) or "less like this" (−1) on a paper: one row per reader and paper,
+    the last choice wins, an undo deletes it."""
+
+    __table_args__ = (UniqueConstraint("subscriber", "paper_id", name="uq_feedback_subscriber_paper"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber: str = Field(max_length=320, index=True)  # the address, lower-cased
+    paper_id: int = Field(foreign_key="paper.id", index=True)
+    value: int
+    created_at: dt.datetime
+    via: str = Field(default="web", max_length=16)

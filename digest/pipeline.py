@@ -24,6 +24,7 @@ from digest.compose import Composer
 from digest.config import Settings
 from digest.deliver import Transport, build_transport
 from digest.fetching import FetchReport, fetch, fetch_into
+from digest.links import signer_of
 from digest.logs import event
 from digest.planner import Planned, plan, plan_and_record
 from digest.selection import digest_info, local_now
@@ -154,13 +155,19 @@ def preview(
     sub = settings.subscriber(email)
     day = digest_date or local_now(settings, sub, now).date()
     composer = composer or Composer()
+    signer = signer_of(settings, engine)
     with rolled_back(engine) as conn:
         if do_fetch and settings.sources:
             fetch_into(conn, settings, now, client=client)
-        planned = plan(conn, settings, composer, now, only=[sub.email], digest_date=day)
-        if not planned:
-            store.delete_deliveries(conn, sub.email, day)
-            planned = plan(conn, settings, composer, now, only=[sub.email], digest_date=day)
+        planned: list[Planned] = []
+        for attempt in range(2):
+            if attempt:  # a digest is stored for that day: show what it would be now, without it
+                store.delete_deliveries(conn, sub.email, day)
+            planned = plan(
+                conn, settings, composer, now, only=[sub.email], digest_date=day, signer=signer, include_inactive=True
+            )
+            if planned:
+                break
     first = planned[0]
     if first.data is not None:
         return Preview(first, first.data, skipped=False)
@@ -179,7 +186,8 @@ def dry_run(
     client: httpx.AsyncClient | None = None,
 ) -> list[Planned]:
     """`send --dry-run`: every digest `send` would build now, built then rolled back; nothing is sent."""
+    signer = signer_of(settings, engine)
     with rolled_back(engine) as conn:
         if do_fetch and settings.sources:
             fetch_into(conn, settings, now, client=client)
-        return plan(conn, settings, Composer(), now, only=only, digest_date=digest_date)
+        return plan(conn, settings, Composer(), now, only=only, digest_date=digest_date, signer=signer)

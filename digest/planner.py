@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Engine
 from digest import store
 from digest.compose import Composer
 from digest.config import Settings, SubscriberConfig
+from digest.links import Signer, signer_of
 from digest.logs import event
 from digest.memo import Memo
 from digest.memory import peak_rss_mb, release_memory
@@ -101,8 +102,10 @@ class Planner:
         now: dt.datetime,
         params: RankingParams | None = None,
         idf: WindowStats | None = None,
+        signer: Signer | None = None,
     ) -> None:
         self.index = PaperIndex(pool, params, idf)
+        self.signer = signer
         # readers who share interests (and history) share a ranking: popular keyword sets recur often
         self.rankings = Memo(RANKINGS_KEPT)
         self.composer = composer
@@ -122,7 +125,10 @@ class Planner:
         self.stats.rank_seconds += ranked_at - started
         if not ranked and not job.send_empty:
             return Planned(job.subscriber, job.digest_date, ranked)
-        fitted = self.composer.fit(job.info, ranked, self.now)
+        info = job.info
+        if self.signer is not None and ranked:
+            info = replace(info, feedback=self.signer.feedback_links(job.subscriber.email, job.digest_date))
+        fitted = self.composer.fit(info, ranked, self.now)
         self.stats.compose_seconds += time.perf_counter() - ranked_at
         # papers left out to keep the email small are not recorded as sent
         return Planned(job.subscriber, job.digest_date, ranked[: fitted.shown], fitted.data, fitted.message_id)
@@ -181,10 +187,15 @@ class ComposerSpec:
 
 
 def _worker_init(
-    pool: list[Paper], spec: ComposerSpec, now: dt.datetime, params: RankingParams, idf: WindowStats | None
+    pool: list[Paper],
+    spec: ComposerSpec,
+    now: dt.datetime,
+    params: RankingParams,
+    idf: WindowStats | None,
+    signer: Signer | None,
 ) -> None:
     global _worker
-    _worker = Planner(pool, spec.build(), now, params, idf)
+    _worker = Planner(pool, spec.build(), now, params, idf, signer)
 
 
 def _worker_plan(jobs: list[Job]) -> tuple[list[store.NewDelivery], PlanStats]:
@@ -241,6 +252,7 @@ def plan_and_record(
         todo, pool, idf = todo_and_pool(conn, settings, now, subs, forced=forced, digest_date=digest_date)
     if not todo:
         return report  # nobody due: no pool, no workers
+    signer = signer_of(settings, engine)
     pool_ids = [p.id for p in pool if p.id is not None]
     workers = default_workers(len(todo)) if workers is None else workers
     chunk = chunk or (POOL_CHUNK if workers > 0 else PLAN_CHUNK)
@@ -258,14 +270,14 @@ def plan_and_record(
 
     def jobs(part: Sequence[tuple[SubscriberConfig, dt.date]]) -> list[Job]:
         with engine.connect() as conn:
-            return jobs_for(conn, settings, part, pool_ids, now)
+            return jobs_for(conn, settings, part, pool_ids, now, signer)
 
     if workers <= 0:
         planner: Planner | None = None
         for part in store.batched(todo, chunk):
             batch = jobs(part)
             if batch:
-                planner = planner or Planner(pool, composer, now, params, idf)
+                planner = planner or Planner(pool, composer, now, params, idf, signer)
                 planned = [planner.plan(job) for job in batch]
                 store_rows([new_delivery(p) for p in planned], planned)
         if planner is not None:
@@ -277,7 +289,7 @@ def plan_and_record(
         workers,
         mp_context=context,
         initializer=_worker_init,
-        initargs=(pool, ComposerSpec.of(composer), now, params, idf),
+        initargs=(pool, ComposerSpec.of(composer), now, params, idf, signer),
     ) as executor:
         in_flight: deque[Future[tuple[list[store.NewDelivery], PlanStats]]] = deque()
 
@@ -307,19 +319,25 @@ def plan(
     *,
     only: Sequence[str] | None = None,
     digest_date: dt.date | None = None,
+    signer: Signer | None = None,
+    include_inactive: bool = False,
 ) -> list[Planned]:
     """Digests to build now, built but not stored: due subscribers (or the named ones, or all for an
-    explicit date) without one today. Reads through `conn`, so a caller's transaction sees its own writes."""
+    explicit date) without one today. Reads through `conn`, so a caller's transaction sees its own writes.
+    Links to `digest serve` are signed with `signer` (the caller resolves it outside any transaction it
+    will roll back; see `links.signer_of`)."""
     subs = [settings.subscriber(e) for e in only] if only else settings.subscribers
     forced = bool(only) or digest_date is not None
-    todo, pool, idf = todo_and_pool(conn, settings, now, subs, forced=forced, digest_date=digest_date)
+    todo, pool, idf = todo_and_pool(
+        conn, settings, now, subs, forced=forced, digest_date=digest_date, include_inactive=include_inactive
+    )
     if not todo:
         return []
-    planner = Planner(pool, composer, now, ranking_params(settings), idf)
+    planner = Planner(pool, composer, now, ranking_params(settings), idf, signer)
     pool_ids = [p.id for p in pool if p.id is not None]
     planned: list[Planned] = []
     for part in store.batched(todo, PLAN_CHUNK):
-        planned.extend(planner.plan(job) for job in jobs_for(conn, settings, part, pool_ids, now))
+        planned.extend(planner.plan(job) for job in jobs_for(conn, settings, part, pool_ids, now, signer))
     return planned
 
 

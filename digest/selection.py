@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from digest import store
 from digest.compose import DigestInfo, unsubscribe_links
 from digest.config import WEEKDAYS, Settings, SubscriberConfig
+from digest.links import Action, Signer
 from digest.memory import release_memory
 from digest.models import Paper
 from digest.ranking import Interests, Term, WindowStats, compile_terms, parse_keyword
@@ -89,11 +90,17 @@ def todo_and_pool(
     *,
     forced: bool,
     digest_date: dt.date | None,
+    include_inactive: bool = False,
 ) -> tuple[list[tuple[SubscriberConfig, dt.date]], list[Paper], WindowStats | None]:
     """Who of these is due now (all when `forced`) without a digest for their date, the papers any of them
-    may still receive, and the statistics that score those; nothing at all when nobody is due."""
+    may still receive, and the statistics that score those; nothing at all when nobody is due. Readers who
+    paused or unsubscribed are never due (previews may ask for them with `include_inactive`)."""
     todo: list[tuple[SubscriberConfig, dt.date]] = []
     start: dt.datetime | None = None
+    if not include_inactive:
+        inactive = store.inactive_subscribers(conn)
+        if inactive:
+            subs = [sub for sub in subs if sub.email.lower() not in inactive]
     for part in store.batched(subs, PLAN_CHUNK):
         due = wanted(conn, settings, part, now, forced=forced, digest_date=digest_date)
         todo.extend(due)
@@ -127,13 +134,23 @@ def _label(keyword: str) -> str:
     return parse_keyword(keyword)[0]
 
 
-def digest_info(settings: Settings, sub: SubscriberConfig, digest_date: dt.date) -> DigestInfo:
+def digest_info(
+    settings: Settings, sub: SubscriberConfig, digest_date: dt.date, signer: Signer | None = None
+) -> DigestInfo:
+    """Everything about a reader's digest besides its papers. With a `signer` (`[web] base_url` set) its
+    links lead to `digest serve`: one-click unsubscribe, view online, preferences; else the configured
+    `unsubscribe_url` template, if any, and the mailto fallback."""
     url, mailto = unsubscribe_links(
         sub.email,
         settings.delivery.from_,
         settings.delivery.unsubscribe_url,
         settings.delivery.unsubscribe_secret.get_secret_value(),
     )
+    view = prefs = None
+    if signer is not None:
+        url = signer.url(Action.unsubscribe, sub.email, digest_date=digest_date)
+        view = signer.url(Action.view, sub.email, digest_date=digest_date)
+        prefs = signer.url(Action.prefs, sub.email)
     return DigestInfo(
         subscriber_email=sub.email,
         subscriber_name=sub.name,
@@ -142,7 +159,8 @@ def digest_info(settings: Settings, sub: SubscriberConfig, digest_date: dt.date)
         from_addr=settings.delivery.from_,
         unsubscribe_url=url,
         unsubscribe_mailto=mailto,
-        config_hint=settings.config_path.name if settings.config_path else "the digest config file",
+        view_url=view,
+        prefs_url=prefs,
     )
 
 
@@ -187,6 +205,7 @@ def jobs_for(
     todo: Sequence[tuple[SubscriberConfig, dt.date]],
     pool_ids: Sequence[int],
     now: dt.datetime,
+    signer: Signer | None = None,
 ) -> list[Job]:
     """What each wanted subscriber may receive: since their last digest (within the lookback), minus what
     a sent or pending digest already holds."""
@@ -201,7 +220,7 @@ def jobs_for(
             day,
             since_for(last.get(sub.email), window_start),
             frozenset(delivered.get(sub.email, ())),
-            digest_info(settings, sub, day),
+            digest_info(settings, sub, day, signer),
             settings.delivery.send_empty if sub.send_empty is None else sub.send_empty,
         )
         for sub, day in todo

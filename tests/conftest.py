@@ -32,7 +32,7 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
-        if key.startswith("DIGEST_") and key != "DIGEST_SHARED":
+        if key.startswith("DIGEST_") and key not in {"DIGEST_SHARED", "DIGEST_SCREENSHOTS"}:
             monkeypatch.delenv(key)
 
 

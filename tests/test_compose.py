@@ -103,7 +103,6 @@ def info(
         from_addr="Daily Papers <papers@example.org>",
         unsubscribe_url=url,
         unsubscribe_mailto=mailto,
-        config_hint="digest.toml",
     )
 
 

@@ -7,9 +7,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import email
 import textwrap
 from email import quoprimime
 from email.headerregistry import Address
+from email.message import EmailMessage
 from email.policy import SMTP
 from typing import Any, Literal
 from urllib.parse import quote
@@ -72,6 +74,12 @@ def test_quoted_printable_bodies_match_the_email_package(text: str) -> None:
     lines = text.encode().splitlines()
     expected = quoprimime.body_encode((b"\n".join(lines) + b"\n").decode("latin-1"), 78)
     assert mime.encode_body(text, "quoted-printable") == expected.replace("\n", "\r\n").encode()
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=60, max_size=600))
+def test_long_safe_lines_soft_break_like_the_email_package(line: str) -> None:
+    expected = quoprimime.body_encode(line + "\n", 78)
+    assert mime.encode_body(line, "quoted-printable") == expected.replace("\n", "\r\n").encode()
 
 
 @given(
@@ -172,3 +180,13 @@ def test_7bit_bodies_match_the_email_package(text: str) -> None:
     """Line ends normalised to CRLF, one final CRLF, exactly as `set_content(..., cte="7bit")` stores it."""
     expected = b"".join(line + b"\r\n" for line in text.encode().splitlines()) or b"\r\n"
     assert mime.encode_body(text, "7bit") == expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(html=st.text(max_size=300), text=st.text(max_size=50))
+def test_the_html_part_reads_back_as_the_email_package_reads_it(html: str, text: str) -> None:
+    data = mime.alternative(["Subject: x\r\n"], "==b", text, html)
+    message = email.message_from_bytes(data, policy=SMTP)
+    assert isinstance(message, EmailMessage)
+    part = message.get_body(("html",))
+    assert part is not None and mime.html_part(data) == part.get_content()

@@ -22,7 +22,8 @@ from sqlalchemy import Engine, select
 
 from digest import pipeline, selection, store
 from digest.config import Settings, parse_config
-from digest.scheduler import ConfigWatcher, DailyJob, serve
+from digest.reload import ConfigWatcher
+from digest.scheduler import DailyJob, serve
 from tests.helpers import papers_json, utc
 
 

@@ -17,7 +17,8 @@ import pytest
 
 from digest import store
 from digest.config import load_config
-from digest.scheduler import ConfigWatcher, DailyJob, serve
+from digest.reload import ConfigWatcher
+from digest.scheduler import DailyJob, serve
 from tests.helpers import papers_json
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import inspect, select, text, update
 
 from digest import store
 from digest.models import DeliveryStatus, PaperRecord
@@ -164,3 +165,40 @@ def test_streaming_papers_leaves_the_connection_as_it_was(db_url: str) -> None:
         assert [len(b) for b in batches] == [2, 1]
         store.upsert_records(conn, recs[3:], utc(2026, 11, 20, 7))
         assert store.count_papers_seen_since(conn, utc(2026, 11, 1)) == 5
+
+
+def test_an_older_database_is_upgraded_with_its_message_bytes_moved_and_compressed(db_url: str) -> None:
+    """Schema 1 kept each digest's bytes in its outbox row; they move to delivery_message, exactly."""
+    engine = store.open_engine(db_url)
+    raw = b"Subject: hello\r\n\r\n" + b"body line\r\n" * 500
+    with engine.begin() as conn:
+        for table in ("delivery_message", "feedback", "subscriber_state"):
+            conn.execute(text(f"DROP TABLE {table}"))
+        conn.execute(
+            text(
+                "ALTER TABLE delivery ADD COLUMN message BYTEA"
+                if "postgres" in db_url
+                else "ALTER TABLE delivery ADD COLUMN message BLOB"
+            )
+        )
+        conn.execute(text("UPDATE meta SET value = '1' WHERE key = 'schema_version'"))
+        conn.execute(
+            text(
+                "INSERT INTO delivery (subscriber, digest_date, status, attempts, message_id, message, created_at)"
+                " VALUES ('ada@example.org', '2026-11-23', 'pending', 0, '<m@x>', :m, '2026-11-23 07:00:00')"
+            ),
+            {"m": raw},
+        )
+    engine.dispose()
+    upgraded = store.open_engine(db_url)
+    with upgraded.connect() as conn:
+        version = conn.execute(select(store.meta_t.c.value).where(store.meta_t.c.key == "schema_version")).scalar()
+        claimed = store.claim_pending(
+            conn, "me", dt.datetime(2026, 11, 24, tzinfo=dt.UTC), dt.timedelta(60), 10, mark=False
+        )
+        columns = {c["name"] for c in inspect(conn).get_columns("delivery")}
+        stored = conn.execute(select(store.message_t.c.data)).scalar_one()
+        online = store.stored_message(conn, "ada@example.org", dt.date(2026, 11, 23))
+    assert version == "2" and "message" not in columns
+    assert [c.message for c in claimed] == [raw] and online == raw
+    assert len(stored) < len(raw) // 4 and store.message_bytes(stored) == raw

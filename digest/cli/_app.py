@@ -69,12 +69,13 @@ def secrets_of(settings: Settings) -> list[str]:
     return [
         settings.smtp.password.get_secret_value(),
         settings.delivery.unsubscribe_secret.get_secret_value(),
+        settings.web.secret.get_secret_value(),
     ]
 
 
-def open_database(settings: Settings) -> Any:
+def open_database(settings: Settings, connections: int | None = None) -> Any:
     try:
-        return store.open_engine(settings.database_url)
+        return store.open_engine(settings.database_url, connections=connections)
     except store.StoreError as exc:
         fail(str(exc))
 

@@ -33,7 +33,8 @@ from digest.cli._app import (
 )
 from digest.config import ConfigError, Settings
 from digest.logs import setup_logging
-from digest.scheduler import DEFAULT_TICK_SECONDS, ConfigWatcher, DailyJob, install_stop_handlers, serve
+from digest.reload import ConfigWatcher
+from digest.scheduler import DEFAULT_TICK_SECONDS, DailyJob, install_stop_handlers, serve
 
 
 @app.command()

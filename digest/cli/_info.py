@@ -1,4 +1,4 @@
-"""Commands that look, never change: `check`, `subscribers`, `history`."""
+"""Commands that look, never change: `check`, `history`."""
 
 from __future__ import annotations
 
@@ -37,27 +37,6 @@ def check(
             f"  smtp: {settings.smtp.host}:{settings.smtp.port} ok ({settings.smtp.security}{login})",
             highlight=False,
         )
-
-
-@app.command()
-def subscribers(ctx: typer.Context) -> None:
-    """List subscribers with their interests and schedule."""
-    settings = load_settings(ctx)
-    table = Table(title="subscribers")
-    for col in ("email", "name", "keywords", "exclude", "max", "send at", "timezone", "days"):
-        table.add_column(col, overflow="fold")
-    for s in settings.subscribers:
-        table.add_row(
-            s.email,
-            s.name,
-            ", ".join(s.keywords) or "(trending)",
-            ", ".join(s.exclude),
-            str(s.max_papers),
-            settings.send_time(s).strftime("%H:%M"),
-            str(settings.timezone(s)),
-            ",".join(s.days) or "every day",
-        )
-    out.print(table)
 
 
 @app.command()

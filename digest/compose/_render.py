@@ -114,6 +114,7 @@ class Composer:
             self.paper_text: Any = self.env.get_template(PAPER_TEXT).module
         except TemplateNotFound:
             self.paper_html = self.paper_text = None
+        self.actions = self._actions()
         self.facts = Memo(cache_size)
         self.heads = Memo(cache_size)
         self.bodies = Memo(cache_size)
@@ -131,12 +132,16 @@ class Composer:
         )
         env.filters["wrap"] = wrap
         env.globals["preheader_pad"] = _PREHEADER_PAD
-        for name in env.list_templates(filter_func=lambda n: n.endswith(".j2")):
+        # the email's templates only: web pages (web/) have an environment of their own
+        for name in env.list_templates(filter_func=lambda n: n.endswith(".j2") and "/" not in n):
             env.get_template(name)
         return env
 
     def views(
-        self, ranked: Sequence[RankedPaper], summary_chars: tuple[int, int] = SUMMARY_STEPS[0]
+        self,
+        ranked: Sequence[RankedPaper],
+        summary_chars: tuple[int, int] = SUMMARY_STEPS[0],
+        feedback: Callable[[int], tuple[str, str]] | None = None,
     ) -> list[PaperView]:
         """`paper_views`, with each paper's cleaned facts computed once per summary length.
 
@@ -152,12 +157,12 @@ class Composer:
             held = facts_memo.get(key)
             if held is None or held[0] is not paper:
                 held = facts_memo.put(key, (paper, paper_facts(paper, limit)))
-            views.append(paper_view(rank, item, held[1]))
+            views.append(paper_view(rank, item, held[1], feedback))
         return views
 
     def blocks(self, papers: Sequence[PaperView]) -> tuple[list[tuple[Markup, Markup]], list[tuple[str, str]]]:
         """(html, text) pieces of each paper: `head` (rank, title, link) and its body, assembled from three
-        cached parts so only the subscriber-specific "why" line varies between readers of one paper."""
+        cached parts, so only the reader's own "why" line and feedback links are rendered per digest."""
         html: list[tuple[Markup, Markup]] = []
         text: list[tuple[str, str]] = []
         ph, pt = self.paper_html, self.paper_text
@@ -171,9 +176,28 @@ class Composer:
             why = bodies.get(key) or bodies.put(key, _render_pair(ph.why, pt.why, p))
             key = ("rest", p.url, p.summary, p.links)
             rest = bodies.get(key) or bodies.put(key, _render_pair(ph.rest, pt.rest, p))
-            html.append((head[0], Markup("".join((top[0], why[0], rest[0])))))
-            text.append((head[1], "".join((top[1], why[1], rest[1]))))
+            act = self._act(p.more_url, p.less_url) if p.more_url and p.less_url else _NO_ACTIONS
+            html.append((head[0], Markup("".join((top[0], why[0], rest[0], act[0])))))
+            text.append((head[1], "".join((top[1], why[1], rest[1], act[1]))))
         return html, text
+
+    def _actions(self) -> tuple[str, str] | None:
+        """The feedback links' (html, text), rendered once with stand-in URLs that each digest fills in:
+        the template stays the source of truth, and a digest pays two `str.replace`s a paper for it."""
+        if self.paper_html is None or not hasattr(self.paper_html, "act") or not hasattr(self.paper_text, "act"):
+            return None
+        stand_in = PaperView(0, "", None, "", 0, 0, (), "", None, None, more_url=_MORE, less_url=_LESS)
+        html, text = _render_pair(self.paper_html.act, self.paper_text.act, stand_in)
+        return str(html), text
+
+    def _act(self, more: str, less: str) -> tuple[str, str]:
+        if self.actions is None:
+            return _NO_ACTIONS
+        html, text = self.actions
+        return (
+            html.replace(_MORE, escape(more)).replace(_LESS, escape(less)),
+            text.replace(_MORE, more).replace(_LESS, less),
+        )
 
     def render(self, info: DigestInfo, papers: list[PaperView], omitted: int = 0) -> tuple[str, str]:
         """(text, html) bodies for one digest; the HTML is inlined and pure ASCII (non-ASCII as &#…;)."""
@@ -212,7 +236,7 @@ class Composer:
         the lowest-ranked papers are left out, found by bisection."""
         views: list[PaperView] = []
         for chars in SUMMARY_STEPS:
-            views = self.views(ranked, chars)
+            views = self.views(ranked, chars, info.feedback)
             data, mid = self.build_bytes(info, views, now)
             if len(data) < self.max_bytes:
                 return Fitted(data, mid, len(views), chars)
@@ -240,6 +264,10 @@ class Composer:
     def compose(self, info: DigestInfo, ranked: Sequence[RankedPaper], now: dt.datetime) -> EmailMessage:
         """The complete message `send` would hand to the transport, parsed back into an `EmailMessage`."""
         return self.fit(info, ranked, now).message
+
+
+_NO_ACTIONS = ("", "")
+_MORE, _LESS = "digest-more-url-stand-in", "digest-less-url-stand-in"
 
 
 def _render_pair(

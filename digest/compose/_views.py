@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -114,6 +114,8 @@ class PaperView:
     project_url: str | None
     why: tuple[MatchView, ...] = ()
     links: tuple[LinkView, ...] = ()
+    more_url: str | None = None
+    less_url: str | None = None
 
     @property
     def stats(self) -> list[str]:
@@ -137,7 +139,10 @@ class DigestInfo:
     from_addr: str
     unsubscribe_url: str | None = None
     unsubscribe_mailto: str | None = None
-    config_hint: str = "the digest config file"
+    view_url: str | None = None
+    prefs_url: str | None = None
+    # paper id → ("more like this" URL, "less like this" URL), asked only for the papers this reader is shown
+    feedback: Callable[[int], tuple[str, str]] | None = None
 
 
 def hf_url(paper: object) -> str | None:
@@ -207,8 +212,14 @@ def match_views(matched: tuple[Match, ...]) -> tuple[tuple[str, ...], tuple[Matc
     )
 
 
-def paper_view(rank: int, item: RankedPaper, facts: PaperFacts) -> PaperView:
+def paper_view(
+    rank: int, item: RankedPaper, facts: PaperFacts, feedback: Callable[[int], tuple[str, str]] | None = None
+) -> PaperView:
+    """One ranked paper as shown to one reader: the shared facts, what matched, and their feedback links."""
     matched, why = match_views(tuple(item.matched))
+    more = less = None
+    if feedback is not None and item.paper.id is not None:
+        more, less = feedback(item.paper.id)
     return PaperView(
         rank=rank,
         title=facts.title,
@@ -222,6 +233,8 @@ def paper_view(rank: int, item: RankedPaper, facts: PaperFacts) -> PaperView:
         project_url=facts.project_url,
         why=why,
         links=facts.links,
+        more_url=more,
+        less_url=less,
     )
 
 

@@ -1,9 +1,11 @@
-"""All storage in one package: engine and schema, paper upsert with identity merge, fetch runs, the outbox.
+"""All storage in one package: engine and schema, papers (upsert with identity merge), fetch runs, the outbox,
+and what readers told us (status, feedback).
 
 Functions take a SQLAlchemy `Connection` so callers decide the transaction: `digest preview` runs the
 whole job in one that it rolls back, `digest send` commits. Dialect-specific SQL lives in
-`_papers._upsert_sightings` and `_engine._configure_sqlite` only. The pure rules of which records are one
-paper and which facts win live in `digest.merge`; the modules here look keys up and write the outcome.
+`_sql.dialect_insert`, `_papers._upsert_sightings` and `_engine._configure_sqlite` only. The pure rules of which
+records are one paper and which facts win live in `digest.merge`; the modules here look keys up and write the
+outcome.
 Callers use the names re-exported here, never the private modules.
 """
 
@@ -24,6 +26,8 @@ from digest.store._outbox import (
     history,
     insert_deliveries,
     last_sent_at,
+    message_bytes,
+    pack,
     record_outcomes,
     release_claims,
     renew_claims,
@@ -37,22 +41,43 @@ from digest.store._papers import (
     sightings_of,
     upsert_records,
 )
+from digest.store._readers import (
+    FeedbackRow,
+    PaperCard,
+    delete_feedback,
+    feedback_of,
+    feedback_value,
+    find_paper,
+    inactive_subscribers,
+    paper_card,
+    record_feedback,
+    reset_feedback,
+    set_status,
+    stored_message,
+    subscriber_statuses,
+    web_secret,
+)
 from digest.store._sql import (
     batched,
     delivery_t,
+    feedback_t,
     item_t,
     key_t,
+    message_t,
     meta_t,
     paper_t,
+    reader_t,
     run_t,
     sighting_t,
     state_t,
 )
 
 __all__ = [
+    "FeedbackRow",
     "NewDelivery",
     "NewItem",
     "Outgoing",
+    "PaperCard",
     "SendOutcome",
     "StoreError",
     "UpsertCounts",
@@ -62,33 +87,50 @@ __all__ = [
     "count_papers_seen_since",
     "database_error",
     "delete_deliveries",
+    "delete_feedback",
     "delivered_paper_ids",
     "deliveries_on",
     "delivery_t",
     "due_count",
     "ensure_schema",
+    "feedback_of",
+    "feedback_t",
+    "feedback_value",
     "fetch_runs",
+    "find_paper",
     "finish_fetch_run",
     "history",
+    "inactive_subscribers",
     "insert_deliveries",
     "item_t",
     "key_t",
     "last_sent_at",
     "load_validators",
     "masked_database_url",
+    "message_bytes",
+    "message_t",
     "meta_t",
     "open_engine",
+    "pack",
     "paper_batches",
+    "paper_card",
     "paper_t",
     "papers_seen_since",
+    "reader_t",
+    "record_feedback",
     "record_outcomes",
     "release_claims",
     "renew_claims",
+    "reset_feedback",
     "run_t",
     "save_validators",
+    "set_status",
     "sighting_t",
     "sightings_of",
     "start_fetch_run",
     "state_t",
+    "stored_message",
+    "subscriber_statuses",
     "upsert_records",
+    "web_secret",
 ]

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
-from sqlalchemy import Engine, event, insert, select
+from sqlalchemy import Connection, Engine, event, insert, inspect, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import SQLModel, create_engine
 
 from digest.models import SCHEMA_VERSION
-from digest.store._sql import meta_t
+from digest.store._sql import delivery_t, message_t, meta_t
 
 
 class StoreError(Exception):
@@ -44,11 +45,15 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.close()
 
 
-def open_engine(url: str) -> Engine:
-    """An engine for any SQLAlchemy URL, the schema created on first use and its version checked."""
+def open_engine(url: str, *, connections: int | None = None) -> Engine:
+    """An engine for any SQLAlchemy URL, the schema created on first use and its version checked.
+    `connections` keeps that many pooled connections open (a server's worker threads), instead of opening
+    and closing one per request past the default pool of five."""
     parsed = make_url(url)
     is_sqlite = parsed.get_backend_name() == "sqlite"
     kwargs: dict[str, Any] = {}
+    if connections is not None and parsed.database not in (None, "", ":memory:"):
+        kwargs.update(pool_size=connections, max_overflow=connections)
     if is_sqlite:
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
     else:
@@ -64,24 +69,51 @@ def open_engine(url: str) -> Engine:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Create missing tables; refuse a database whose schema is newer than this code understands."""
-    redacted_url = engine.url.render_as_string(hide_password=True)
+    """Create missing tables and indexes and record the schema version; refuse a database whose schema is
+    newer than this code understands (checked before anything is created in it)."""
+    shown = engine.url.render_as_string(hide_password=True)
     try:
         with engine.begin() as conn:
+            version = _stored_version(conn)
+            if version is not None and version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"database {shown} has schema version {version}, newer than this digest understands "
+                    f"({SCHEMA_VERSION}); upgrade digest or point database_url at another file"
+                )
             SQLModel.metadata.create_all(conn)
             # create_all skips tables that exist: indexes added since a database was made come here
             for table in SQLModel.metadata.sorted_tables:
                 for index in table.indexes:
                     index.create(conn, checkfirst=True)
-            row = conn.execute(select(meta_t.c.value).where(meta_t.c.key == "schema_version")).first()
-            if row is None:
+            if version is None:
                 conn.execute(insert(meta_t).values(key="schema_version", value=str(SCHEMA_VERSION)))
-                return
-            version = int(row[0])
+            elif version < SCHEMA_VERSION:
+                _upgrade(conn, version)
+                conn.execute(update(meta_t).where(meta_t.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
     except OperationalError as exc:
-        raise StoreError(f"cannot use database {redacted_url}: {exc.orig}") from None
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"database {redacted_url} has schema version {version}, newer than this digest understands "
-            f"({SCHEMA_VERSION}); upgrade digest or point database_url at another file"
-        )
+        raise StoreError(f"cannot use database {shown}: {exc.orig}") from None
+
+
+def _upgrade(conn: Connection, version: int) -> None:
+    """Bring an older database's data to this schema (the tables themselves were just created)."""
+    if version < 2 and "message" in {c["name"] for c in inspect(conn).get_columns(delivery_t.name)}:
+        # message bytes move out of the outbox rows, compressed
+        old = delivery_t.name
+        moved = 0
+        while True:
+            rows = conn.exec_driver_sql(
+                f"SELECT id, message FROM {old} WHERE message IS NOT NULL AND id > {moved} ORDER BY id LIMIT 500"
+            ).all()
+            if not rows:
+                break
+            conn.execute(insert(message_t), [{"delivery_id": i, "data": zlib.compress(m, 1)} for i, m in rows])
+            moved = rows[-1][0]
+        conn.exec_driver_sql(f"ALTER TABLE {old} DROP COLUMN message")
+
+
+def _stored_version(conn: Connection) -> int | None:
+    """The recorded schema version, or None for a database without one (new, or without the meta table)."""
+    if not inspect(conn).has_table(meta_t.name):
+        return None
+    row = conn.execute(select(meta_t.c.value).where(meta_t.c.key == "schema_version")).first()
+    return int(row[0]) if row is not None else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +12,17 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from digest.models import Delivery, DeliveryStatus
-from digest.store._sql import IN_CHUNK, batched, bind, delivery_t, item_t
+from digest.store._sql import IN_CHUNK, batched, bind, delivery_t, item_t, message_t
+
+
+def pack(message: bytes) -> bytes:
+    """Message bytes as stored: zlib level 1 (a 30 KB digest keeps about a quarter of its size)."""
+    return zlib.compress(message, 1)
+
+
+def message_bytes(stored: bytes | None) -> bytes:
+    """The exact message bytes from what `delivery_message.data` holds (b"" for none)."""
+    return zlib.decompress(stored) if stored else b""
 
 
 @dataclass(slots=True)
@@ -100,7 +111,6 @@ def insert_deliveries(conn: Connection, deliveries: Sequence[NewDelivery], now: 
                 "status": d.status.value,
                 "attempts": 0,
                 "message_id": d.message_id,
-                "message": d.message,
                 "created_at": now,
                 "sent_at": None,
                 "next_attempt_at": now if d.status is DeliveryStatus.pending else None,
@@ -109,6 +119,10 @@ def insert_deliveries(conn: Connection, deliveries: Sequence[NewDelivery], now: 
         ],
     )
     ids = _delivery_ids(conn, [(d.subscriber, d.digest_date) for d in deliveries])
+    messages = [(did, pack(d.message)) for did, d in zip(ids, deliveries, strict=True) if d.message is not None]
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    if messages:
+        conn.exec_driver_sql(f"INSERT INTO {message_t.name} (delivery_id, data) VALUES ({mark}, {mark})", messages)
     as_json: dict[tuple[Any, ...], str] = {}
     items = [
         (did, it.paper_id, it.rank, it.score, _json_list(as_json, it.matched))
@@ -117,7 +131,6 @@ def insert_deliveries(conn: Connection, deliveries: Sequence[NewDelivery], now: 
     ]
     if items:
         # straight to the driver: per-row parameter processing cost more than the insert itself
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         conn.exec_driver_sql(
             f"INSERT INTO {item_t.name} (delivery_id, paper_id, rank, score, matched) VALUES ({', '.join([mark] * 5)})",
             items,
@@ -180,8 +193,7 @@ def claim_pending(
     lease ran out qualify: the rows are picked with `SELECT … FOR UPDATE SKIP LOCKED` (PostgreSQL), so
     concurrent workers take disjoint batches without waiting on each other, and the conditional UPDATE
     gives a row to exactly one even where the clause is not supported. Without it (one sender per
-    database, guaranteed by the run lock) nothing is written: on SQLite an UPDATE rewrites the whole row,
-    message bytes included, so a claim would double the writes.
+    database, guaranteed by the run lock) nothing is written.
     Leases are read and written at `claim_time` (the wall clock; default `now`, which decides what is due).
     """
     t = delivery_t
@@ -209,12 +221,18 @@ def claim_pending(
             .where(t.c.id.in_(ids), t.c.status == DeliveryStatus.pending.value, free)
             .values(claimed_by=owner, claimed_until=held + lease)
         )
-    cols = (t.c.id, t.c.subscriber, t.c.digest_date, t.c.message_id, t.c.message, t.c.attempts, t.c.created_at)
-    query = select(*cols).where(t.c.id.in_(ids)).order_by(t.c.created_at, t.c.id)
+    m = message_t
+    cols = (t.c.id, t.c.subscriber, t.c.digest_date, t.c.message_id, m.c.data, t.c.attempts, t.c.created_at)
+    query = (
+        select(*cols)
+        .select_from(t.outerjoin(m, m.c.delivery_id == t.c.id))
+        .where(t.c.id.in_(ids))
+        .order_by(t.c.created_at, t.c.id)
+    )
     if mark:
         query = query.where(t.c.claimed_by == owner)
     return [
-        Outgoing(r.id, r.subscriber, r.digest_date, r.message_id, r.message or b"", r.attempts, r.created_at)
+        Outgoing(r.id, r.subscriber, r.digest_date, r.message_id, message_bytes(r.data), r.attempts, r.created_at)
         for r in conn.execute(query)
     ]
 
@@ -295,7 +313,7 @@ def record_outcomes(conn: Connection, outcomes: Sequence[SendOutcome], now: dt.d
 
 def history(conn: Connection, since: dt.date, subscriber: str | None = None) -> list[Delivery]:
     stmt = (
-        select(*[c for c in delivery_t.columns if c.name != "message"])
+        select(delivery_t)
         .where(delivery_t.c.digest_date >= since)
         .order_by(delivery_t.c.digest_date.desc(), delivery_t.c.subscriber)
     )
@@ -316,5 +334,6 @@ def delete_deliveries(conn: Connection, subscriber: str, digest_date: dt.date) -
     ]
     if ids:
         conn.execute(delete(item_t).where(item_t.c.delivery_id.in_(ids)))
+        conn.execute(delete(message_t).where(message_t.c.delivery_id.in_(ids)))
         conn.execute(delete(t).where(t.c.id.in_(ids)))
     return len(ids)

@@ -13,7 +13,7 @@ from sqlmodel import SQLModel
 from digest.identity import key_strength, keys_for
 from digest.merge import Cluster, apply_record, cluster_records, facts_changed, merge_states, new_state
 from digest.models import Paper, PaperRecord, Sighting
-from digest.store._sql import batched, bind, key_t, paper_t, select_in, sighting_t
+from digest.store._sql import batched, bind, feedback_t, key_t, paper_t, select_in, sighting_t
 
 
 @dataclass(slots=True)
@@ -186,6 +186,7 @@ def _merge_papers(conn: Connection, survivor: int, others: list[int]) -> None:
     become one that spans both.
     """
     conn.execute(update(key_t).where(key_t.c.paper_id.in_(others)).values(paper_id=survivor))
+    _fold_feedback(conn, [survivor, *others])
     for column in _paper_references():
         conn.execute(update(column.table).where(column.in_(others)).values({column.name: survivor}))
     rows = conn.execute(
@@ -210,6 +211,23 @@ def _merge_papers(conn: Connection, survivor: int, others: list[int]) -> None:
                 .values(paper_id=survivor, first_seen_at=first, last_seen_at=last)
             )
     conn.execute(delete(paper_t).where(paper_t.c.id.in_(others)))
+
+
+def _fold_feedback(conn: Connection, papers: list[int]) -> None:
+    """A reader's feedback on papers found to be one: their newest choice stays (one row per reader and paper)."""
+    rows = conn.execute(
+        select(feedback_t.c.id, feedback_t.c.subscriber)
+        .where(feedback_t.c.paper_id.in_(papers))
+        .order_by(feedback_t.c.created_at.desc(), feedback_t.c.id.desc())
+    ).all()
+    kept: set[str] = set()
+    drop: list[int] = []
+    for row in rows:
+        if row.subscriber in kept:
+            drop.append(row.id)
+        kept.add(row.subscriber)
+    if drop:
+        conn.execute(delete(feedback_t).where(feedback_t.c.id.in_(drop)))
 
 
 def count_papers(conn: Connection) -> int:

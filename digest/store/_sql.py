@@ -6,9 +6,21 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, insert, select
 
-from digest.models import Delivery, DeliveryItem, FetchRun, Meta, Paper, PaperKey, Sighting, SourceState
+from digest.models import (
+    Delivery,
+    DeliveryItem,
+    DeliveryMessage,
+    Feedback,
+    FetchRun,
+    Meta,
+    Paper,
+    PaperKey,
+    Sighting,
+    SourceState,
+    SubscriberState,
+)
 
 T = TypeVar("T")
 
@@ -17,9 +29,12 @@ key_t = PaperKey.__table__  # type: ignore[attr-defined]
 sighting_t = Sighting.__table__  # type: ignore[attr-defined]
 delivery_t = Delivery.__table__  # type: ignore[attr-defined]
 item_t = DeliveryItem.__table__  # type: ignore[attr-defined]
+message_t = DeliveryMessage.__table__  # type: ignore[attr-defined]
 run_t = FetchRun.__table__  # type: ignore[attr-defined]
 meta_t = Meta.__table__  # type: ignore[attr-defined]
 state_t = SourceState.__table__  # type: ignore[attr-defined]
+feedback_t = Feedback.__table__  # type: ignore[attr-defined]
+reader_t = SubscriberState.__table__  # type: ignore[attr-defined]
 
 IN_CHUNK = 500
 
@@ -36,6 +51,19 @@ def select_in(conn: Connection, column: Any, values: Iterable[Any], *cols: Any, 
     for chunk in batched(sorted(set(values)), size):
         rows.extend(conn.execute(select(*cols).where(column.in_(chunk))).all())
     return rows
+
+
+def dialect_insert(conn: Connection, table: Any) -> Any:
+    """`INSERT` with `ON CONFLICT` support on SQLite and PostgreSQL (plain `INSERT` elsewhere)."""
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    return insert(table)
 
 
 def bind(name: str) -> Any:
