@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import zlib
+from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event, insert, inspect, select, update
+from sqlalchemy import Connection, Engine, event, insert, inspect, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import SQLModel, create_engine
@@ -73,7 +75,7 @@ def ensure_schema(engine: Engine) -> None:
     newer than this code understands (checked before anything is created in it)."""
     shown = engine.url.render_as_string(hide_password=True)
     try:
-        with engine.begin() as conn:
+        with _schema_lock(engine) as conn:
             version = _stored_version(conn)
             if version is not None and version > SCHEMA_VERSION:
                 raise StoreError(
@@ -92,6 +94,37 @@ def ensure_schema(engine: Engine) -> None:
                 conn.execute(update(meta_t).where(meta_t.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
     except OperationalError as exc:
         raise StoreError(f"cannot use database {shown}: {exc.orig}") from None
+
+
+SCHEMA_LOCK = 0x6469676573740001  # PostgreSQL advisory lock key: "digest" + 1
+
+
+@contextlib.contextmanager
+def _schema_lock(engine: Engine) -> Iterator[Connection]:
+    """A transaction that holds the database's schema lock while the schema is checked, created or upgraded,
+    so processes starting together take turns: SQLite's write lock taken up front (`BEGIN IMMEDIATE`,
+    waiting out the busy timeout), a PostgreSQL transaction-scoped advisory lock elsewhere."""
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+            yield conn
+        return
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        level = raw.isolation_level
+        raw.isolation_level = None  # we say BEGIN ourselves
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.exec_driver_sql("ROLLBACK")
+                raise
+            conn.exec_driver_sql("COMMIT")
+        finally:
+            raw.isolation_level = level
 
 
 def _upgrade(conn: Connection, version: int) -> None:
