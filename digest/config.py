@@ -395,15 +395,43 @@ def _loc(loc: tuple[Any, ...], data: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
-def _line_of(text: str, key: str) -> int | None:
-    """Best-effort line number of the last TOML key named in an error location."""
-    leaf = re.sub(r"\[.*?\]|\(.*?\)", "", key).split(".")[-1].strip()
-    if not leaf:
-        return None
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\s\"']+?)\s*\]\]?\s*(#.*)?$")
+
+
+def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
+    """The line of the key an error location names, inside the right table: for `("subscribers", 2, "email")`
+    the `email =` line of the third `[[subscribers]]` entry (or that entry's header when the key is missing)."""
+    table: list[str] = []
+    index: int | None = None
+    key: str | None = None
+    for part in loc:
+        if isinstance(part, int):
+            index = part
+        elif index is None and key is None and (not table or part not in {"hf_daily", "arxiv", "rss", "file"}):
+            table.append(str(part))
+        elif index is not None and str(part) in {"hf_daily", "arxiv", "rss", "file"} and key is None:
+            continue
+        elif key is None:
+            key = str(part)
+    if index is None:  # a key of a plain table, or of the top level
+        *table, key = table or [""]
+    wanted = ".".join(table)
+    current, seen, header_line = "", -1, None
     for number, line in enumerate(text.splitlines(), start=1):
-        if re.match(rf"\s*{re.escape(leaf)}\s*=", line):
+        header = _HEADER.match(line)
+        if header:
+            current = re.sub(r"\s+", "", header.group(2)).replace('"', "").replace("'", "")
+            if header.group(1) == "[[" and current == wanted:
+                seen += 1
+                if seen == index:
+                    header_line = number
+            elif current == wanted and index is None:
+                header_line = number
+            continue
+        inside = current == wanted and (index is None or seen == index)
+        if inside and key and re.match(rf"\s*{re.escape(key)}\s*=", line):
             return number
-    return None
+    return header_line
 
 
 def format_validation_error(exc: ValidationError, data: Mapping[str, Any], path: Path, text: str) -> str:
@@ -416,7 +444,7 @@ def format_validation_error(exc: ValidationError, data: Mapping[str, Any], path:
             msg = "unknown key"
         elif err["type"] in {"missing", "missing_argument"}:
             msg = "is required"
-        line = _line_of(text, key) if key else None
+        line = _line_of(text, tuple(err["loc"])) if key else None
         where = f"{path}:{line}" if line else str(path)
         lines.append(f"{where}: {key or 'config'}: {msg}")
     return "\n".join(lines)

@@ -136,3 +136,35 @@ def test_the_email_fast_path_agrees_with_email_validator(address: str) -> None:
     except ValueError:
         got = None
     assert got == expected
+
+
+def test_errors_name_the_line_of_the_entry_at_fault(write_config) -> None:
+    path = write_config(
+        """[[subscribers]]
+email = "ada@example.org"
+keywords = ["mamba"]
+[[subscribers]]
+email = "grace@example.org"
+max_papers = 5
+[[subscribers]]
+email = "not an address"
+max_papers = 0
+[[sources]]
+name = "hf"
+type = "hf_daily"
+[[sources]]
+name = "bad"
+type = "arxiv"
+categories = "cs.LG"
+[[sources]]
+name = "lost"
+type = "rss"
+"""
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    lines = str(err.value).splitlines()
+    assert any(line.startswith(f"{path}:8: subscribers[3]") and "email" in line for line in lines), lines
+    assert any(line.startswith(f"{path}:9: subscribers[3]") and "max_papers" in line for line in lines), lines
+    assert any(line.startswith(f"{path}:16: sources[2] (bad).categories") for line in lines), lines
+    assert any(line.startswith(f"{path}:17: sources[3] (lost).url") for line in lines), lines
