@@ -112,6 +112,7 @@ class DeliveryConfig(_Strict):
     max_attempts: int = Field(default=5, ge=1)
     retry_base_seconds: float = Field(default=60.0, gt=0)
     claim_lease_seconds: float = Field(default=120.0, gt=0)
+    keep_message_days: int = Field(default=30, ge=1, le=36500)
 
     @field_validator("from_")
     @classmethod

@@ -32,7 +32,7 @@ from digest.sending import SendReport, send_pending
 
 log = logging.getLogger("digest.pipeline")
 
-__all__ = ["Preview", "RunReport", "dry_run", "preview", "rolled_back", "run_once", "utcnow"]
+__all__ = ["Preview", "PruneReport", "RunReport", "dry_run", "preview", "prune", "rolled_back", "run_once", "utcnow"]
 
 
 @dataclass(slots=True)
@@ -115,6 +115,31 @@ def _log_run(report: RunReport) -> None:
         retrying=sent.retrying,
         failed=sent.failed,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PruneReport:
+    """What retention dropped: message bodies, and the bytes handed back to the file system."""
+
+    messages: int
+    freed_bytes: int
+    before: dt.datetime
+
+
+def prune(engine: Engine, settings: Settings, now: dt.datetime, *, full_vacuum: bool = False) -> PruneReport:
+    """Apply `[delivery] keep_message_days`: drop the bytes of digests done with for that long (rows stay),
+    then hand the space back (SQLite: incremental vacuum, or a whole `VACUUM` when asked)."""
+    before = now - dt.timedelta(days=settings.delivery.keep_message_days)
+    with engine.begin() as conn:
+        dropped = store.prune_messages(conn, before)
+    if full_vacuum:
+        size = store.database_size(engine) or 0
+        store.vacuum(engine)
+        freed = max(size - (store.database_size(engine) or 0), 0)
+    else:
+        freed = store.reclaim_space(engine)
+    event(log, "pruned", messages=dropped, freed_mb=round(freed / 1e6, 1), before=before.date().isoformat())
+    return PruneReport(dropped, freed, before)
 
 
 @contextlib.contextmanager

@@ -34,7 +34,8 @@ MISFIRE_GRACE_SECONDS = 6 * 3600
 
 class DailyJob:
     """What one tick does: reload config, fetch if the last fetch is older than `fetch_every_minutes`,
-    then plan, record and send (`pipeline.run_once`). Errors are logged; the next tick tries again."""
+    then plan, record and send (`pipeline.run_once`), and once a day apply retention (`pipeline.prune`).
+    Errors are logged; the next tick tries again."""
 
     def __init__(
         self,
@@ -56,6 +57,7 @@ class DailyJob:
         with engine.connect() as conn:
             runs = store.fetch_runs(conn, limit=1)
         self.last_fetch: dt.datetime | None = runs[0].started_at if runs else None
+        self.pruned_on: dt.date | None = None
 
     def fetch_due(self, settings: Settings, now: dt.datetime) -> bool:
         if not settings.sources:
@@ -82,6 +84,9 @@ class DailyJob:
                 stop=self.stop,
                 plan_wait=False,
             )
+            if self.pruned_on != now.date() and not self.stop.is_set():
+                self.pruned_on = now.date()  # once a day, after the day's sending
+                pipeline.prune(self.engine, settings, now)
             return report
         except Exception as exc:
             event(log, "tick_failed", logging.ERROR, error=f"{type(exc).__name__}: {exc}")

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from digest.cli import _daily, _info, _readers, _web  # noqa: F401  (registers their commands on `app`)
+from digest.cli import _daily, _info, _readers, _upkeep, _web  # noqa: F401  (registers their commands on `app`)
 from digest.cli._app import app
 from digest.memory import limit_arenas
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from digest.store._engine import StoreError, database_error, ensure_schema, masked_database_url, open_engine
 from digest.store._fetch_runs import fetch_runs, finish_fetch_run, load_validators, save_validators, start_fetch_run
+from digest.store._maintenance import backup, database_size, reclaim_space, vacuum
 from digest.store._outbox import (
     NewDelivery,
     NewItem,
@@ -28,6 +29,7 @@ from digest.store._outbox import (
     last_sent_at,
     message_bytes,
     pack,
+    prune_messages,
     record_outcomes,
     release_claims,
     renew_claims,
@@ -81,11 +83,13 @@ __all__ = [
     "SendOutcome",
     "StoreError",
     "UpsertCounts",
+    "backup",
     "batched",
     "claim_pending",
     "count_papers",
     "count_papers_seen_since",
     "database_error",
+    "database_size",
     "delete_deliveries",
     "delete_feedback",
     "delivered_paper_ids",
@@ -116,7 +120,9 @@ __all__ = [
     "paper_card",
     "paper_t",
     "papers_seen_since",
+    "prune_messages",
     "reader_t",
+    "reclaim_space",
     "record_feedback",
     "record_outcomes",
     "release_claims",
@@ -132,5 +138,6 @@ __all__ = [
     "stored_message",
     "subscriber_statuses",
     "upsert_records",
+    "vacuum",
     "web_secret",
 ]

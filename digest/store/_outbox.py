@@ -337,3 +337,26 @@ def delete_deliveries(conn: Connection, subscriber: str, digest_date: dt.date) -
         conn.execute(delete(message_t).where(message_t.c.delivery_id.in_(ids)))
         conn.execute(delete(t).where(t.c.id.in_(ids)))
     return len(ids)
+
+
+def prune_messages(conn: Connection, before: dt.datetime, batch: int = 2000) -> int:
+    """Drop the message bytes of digests created before `before` that are done with (sent, failed or skipped);
+    the rows and their items stay, so who got which paper when (and "never the same paper twice") holds.
+    Pending digests keep their bytes whatever their age. Returns how many messages went."""
+    t, m = delivery_t, message_t
+    done = [DeliveryStatus.sent.value, DeliveryStatus.failed.value, DeliveryStatus.skipped.value]
+    dropped = 0
+    while True:
+        ids = [
+            r[0]
+            for r in conn.execute(
+                select(m.c.delivery_id)
+                .join(t, t.c.id == m.c.delivery_id)
+                .where(t.c.created_at < before, t.c.status.in_(done))
+                .limit(batch)
+            )
+        ]
+        if not ids:
+            return dropped
+        conn.execute(delete(m).where(m.c.delivery_id.in_(ids)))
+        dropped += len(ids)
