@@ -113,6 +113,12 @@ class DeliveryConfig(_Strict):
     retry_base_seconds: float = Field(default=60.0, gt=0)
     claim_lease_seconds: float = Field(default=120.0, gt=0)
     keep_message_days: int = Field(default=30, ge=1, le=36500)
+    operator: str = ""
+
+    @field_validator("operator")
+    @classmethod
+    def _operator_address(cls, value: str) -> str:
+        return check_email(value.strip()) if value.strip() else ""
 
     @field_validator("from_")
     @classmethod

@@ -14,16 +14,19 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 
 import httpx
 from sqlalchemy import Connection, Engine
 
 from digest import runlock, store
+from digest.alerts import ALERT_KEY, alert_message
 from digest.clock import utcnow
 from digest.compose import Composer
 from digest.config import Settings
-from digest.deliver import Transport, build_transport
+from digest.deliver import Envelope, Transport, build_transport
 from digest.fetching import FetchReport, fetch, fetch_into
+from digest.health import outage_notices
 from digest.links import signer_of
 from digest.logs import event
 from digest.planner import Planned, plan, plan_and_record
@@ -88,13 +91,41 @@ def run_once(
 
     async def _send() -> SendReport:
         try:
-            return await send_pending(engine, settings, transport, now, only=only, stop=stop, clock=utcnow)
+            sent = await send_pending(engine, settings, transport, now, only=only, stop=stop, clock=utcnow)
+            await _alert_operator(engine, settings, transport, now, report.fetched, sent.failed)
+            return sent
         finally:
             await transport.close()
 
     report.sent = asyncio.run(_send())
     _log_run(report)
     return report
+
+
+async def _alert_operator(
+    engine: Engine,
+    settings: Settings,
+    transport: Transport,
+    now: dt.datetime,
+    fetched: Sequence[FetchReport],
+    failed_digests: int,
+) -> None:
+    """`[delivery] operator`: one alert a day when sources failed or digests failed for good in this run."""
+    operator = settings.delivery.operator
+    failed_sources = [(r.source, r.error or "failed") for r in fetched if r.status == "failed"]
+    if not operator or not (failed_sources or failed_digests):
+        return
+    today = now.date().isoformat()
+    with engine.connect() as conn:
+        if store.get_meta(conn, ALERT_KEY) == today:
+            return
+    data = alert_message(settings.delivery.from_, operator, now, failed_sources, failed_digests)
+    sender = parseaddr(settings.delivery.from_)[1]
+    (result,) = await transport.send([Envelope(0, sender, operator, data)])
+    if result.ok:
+        with engine.begin() as conn:
+            store.put_meta(conn, ALERT_KEY, today)
+    event(log, "operator_alerted", logging.WARNING, ok=result.ok, error=result.error)
 
 
 def _log_run(report: RunReport) -> None:
@@ -193,11 +224,12 @@ def preview(
             )
             if planned:
                 break
+        notices = outage_notices(settings, store.source_health(conn))
     first = planned[0]
     if first.data is not None:
         return Preview(first, first.data, skipped=False)
-    empty = composer.fit(digest_info(settings, first.subscriber, first.digest_date), [], now)
-    return Preview(first, empty.data, skipped=True)
+    info = digest_info(settings, first.subscriber, first.digest_date, signer, notices)
+    return Preview(first, composer.fit(info, [], now).data, skipped=True)
 
 
 def dry_run(

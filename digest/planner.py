@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Engine
 from digest import store
 from digest.compose import Composer
 from digest.config import Settings, SubscriberConfig
+from digest.health import outage_notices
 from digest.links import Signer, signer_of
 from digest.logs import event
 from digest.memo import Memo
@@ -250,6 +251,7 @@ def plan_and_record(
     params = ranking_params(settings)
     with engine.connect() as conn:
         todo, pool, idf = todo_and_pool(conn, settings, now, subs, forced=forced, digest_date=digest_date)
+        notices = outage_notices(settings, store.source_health(conn)) if todo else ()
     if not todo:
         return report  # nobody due: no pool, no workers
     signer = signer_of(settings, engine)
@@ -270,7 +272,7 @@ def plan_and_record(
 
     def jobs(part: Sequence[tuple[SubscriberConfig, dt.date]]) -> list[Job]:
         with engine.connect() as conn:
-            return jobs_for(conn, settings, part, pool_ids, now, signer)
+            return jobs_for(conn, settings, part, pool_ids, now, signer, notices)
 
     if workers <= 0:
         planner: Planner | None = None
@@ -335,9 +337,10 @@ def plan(
         return []
     planner = Planner(pool, composer, now, ranking_params(settings), idf, signer)
     pool_ids = [p.id for p in pool if p.id is not None]
+    notices = outage_notices(settings, store.source_health(conn))
     planned: list[Planned] = []
     for part in store.batched(todo, PLAN_CHUNK):
-        planned.extend(planner.plan(job) for job in jobs_for(conn, settings, part, pool_ids, now, signer))
+        planned.extend(planner.plan(job) for job in jobs_for(conn, settings, part, pool_ids, now, signer, notices))
     return planned
 
 

@@ -135,7 +135,11 @@ def _label(keyword: str) -> str:
 
 
 def digest_info(
-    settings: Settings, sub: SubscriberConfig, digest_date: dt.date, signer: Signer | None = None
+    settings: Settings,
+    sub: SubscriberConfig,
+    digest_date: dt.date,
+    signer: Signer | None = None,
+    notices: tuple[str, ...] = (),
 ) -> DigestInfo:
     """Everything about a reader's digest besides its papers. With a `signer` (`[web] base_url` set) its
     links lead to `digest serve`: one-click unsubscribe, view online, preferences; else the configured
@@ -161,6 +165,7 @@ def digest_info(
         unsubscribe_mailto=mailto,
         view_url=view,
         prefs_url=prefs,
+        notices=notices,
     )
 
 
@@ -206,6 +211,7 @@ def jobs_for(
     pool_ids: Sequence[int],
     now: dt.datetime,
     signer: Signer | None = None,
+    notices: tuple[str, ...] = (),
 ) -> list[Job]:
     """What each wanted subscriber may receive: since their last digest (within the lookback), minus what
     a sent or pending digest already holds."""
@@ -220,7 +226,7 @@ def jobs_for(
             day,
             since_for(last.get(sub.email), window_start),
             frozenset(delivered.get(sub.email, ())),
-            digest_info(settings, sub, day, signer),
+            digest_info(settings, sub, day, signer, notices),
             settings.delivery.send_empty if sub.send_empty is None else sub.send_empty,
         )
         for sub, day in todo

@@ -1,15 +1,17 @@
-"""Commands that look, never change: `check`, `history`."""
+"""Commands that look, never change: `check`, `history`, `status`."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from digest import pipeline, store
-from digest.cli._app import app, database_errors, fail, load_settings, open_database, out
+from digest import health, pipeline, store
+from digest.cli._app import app, database_errors, err, fail, load_settings, open_database, out
 
 
 @app.command()
@@ -66,3 +68,95 @@ def history(
             (d.last_error or "")[:200],
         )
     out.print(table)
+
+
+@app.command()
+@database_errors
+def status(
+    ctx: typer.Context,
+    format: Annotated[str, typer.Option("--format", "-f", help="table | json")] = "table",
+) -> None:
+    """Health at a glance: sources, the outbox, who is due next, database size; exit 1 when something needs
+    attention (a source failing for over a day, digests that failed for good, a digest stuck over an hour)."""
+    if format not in {"table", "json"}:
+        fail(f"--format must be table or json, not {format!r}")
+    settings = load_settings(ctx)
+    report = health.read_health(open_database(settings), settings, pipeline.utcnow())
+    if format == "json":
+        typer.echo(json.dumps(_health_json(report), indent=2, ensure_ascii=False))
+    else:
+        _print_health(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _when(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _health_json(report: health.Health) -> dict[str, Any]:
+    o = report.outbox
+    return {
+        "ok": report.ok,
+        "checked_at": _when(report.checked_at),
+        "problems": report.problems,
+        "sources": [
+            {
+                "name": s.name,
+                "status": s.status,
+                "fetched_at": _when(s.fetched_at),
+                "last_ok": _when(s.last_ok),
+                "seen": s.seen,
+                "new": s.new,
+                "error": s.error,
+            }
+            for s in report.sources
+        ],
+        "planning": {"last_run_at": _when(o.last_planned_at), "built": o.last_built, "skipped": o.last_skipped},
+        "outbox": {
+            "pending_due": o.due,
+            "retrying": o.retrying,
+            "failed_last_day": o.failed_last_day,
+            "oldest_pending_age_seconds": (
+                round((report.checked_at - o.oldest_due).total_seconds()) if o.oldest_due else None
+            ),
+        },
+        "next_due": {
+            "due_now": report.next_due.due_now,
+            "next_at": _when(report.next_due.next_at),
+            "subscribers": report.next_due.next_count,
+        },
+        "database_bytes": report.database_bytes,
+    }
+
+
+def _print_health(report: health.Health) -> None:
+    table = Table(title="sources")
+    for col in ("source", "status", "last fetch", "last ok", "seen", "new", "error"):
+        table.add_column(col, overflow="fold")
+    for s in report.sources:
+        table.add_row(
+            s.name, s.status, _stamp(s.fetched_at), _stamp(s.last_ok), str(s.seen), str(s.new), (s.error or "")[:80]
+        )
+    out.print(table)
+    o, n = report.outbox, report.next_due
+    last = f"{_stamp(o.last_planned_at)} UTC: {o.last_built} built, {o.last_skipped} skipped"
+    waited = (report.checked_at - o.oldest_due).total_seconds() / 60 if o.oldest_due else None
+    oldest = f", the oldest waiting {waited:.0f} min" if waited is not None else ""
+    out.print(f"last planning: {last if o.last_planned_at else 'never'}", highlight=False)
+    out.print(
+        f"outbox: {o.due} due{oldest}; {o.retrying} retrying; {o.failed_last_day} failed in the last day",
+        highlight=False,
+    )
+    upcoming = f"next {n.next_count} at {n.next_at:%Y-%m-%d %H:%M} UTC" if n.next_at else "none in the next day"
+    out.print(f"subscribers: {n.due_now} due now; {upcoming}", highlight=False)
+    if report.database_bytes is not None:
+        out.print(f"database: {report.database_bytes / 1e6:.1f} MB", highlight=False)
+    for problem in report.problems:
+        err.print(f"[bold red]attention:[/] {escape(problem)}", highlight=False)
+    if report.ok:
+        out.print("ok")
+
+
+def _stamp(value: dt.datetime | None) -> str:
+    return f"{value:%Y-%m-%d %H:%M}" if value else "—"

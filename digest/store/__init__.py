@@ -11,12 +11,29 @@ Callers use the names re-exported here, never the private modules.
 
 from __future__ import annotations
 
-from digest.store._engine import StoreError, database_error, ensure_schema, masked_database_url, open_engine
-from digest.store._fetch_runs import fetch_runs, finish_fetch_run, load_validators, save_validators, start_fetch_run
+from digest.store._engine import (
+    StoreError,
+    database_error,
+    ensure_schema,
+    get_meta,
+    masked_database_url,
+    open_engine,
+    put_meta,
+)
+from digest.store._fetch_runs import (
+    SourceHealth,
+    fetch_runs,
+    finish_fetch_run,
+    load_validators,
+    save_validators,
+    source_health,
+    start_fetch_run,
+)
 from digest.store._maintenance import backup, database_size, reclaim_space, vacuum
 from digest.store._outbox import (
     NewDelivery,
     NewItem,
+    OutboxState,
     Outgoing,
     SendOutcome,
     claim_pending,
@@ -28,6 +45,7 @@ from digest.store._outbox import (
     insert_deliveries,
     last_sent_at,
     message_bytes,
+    outbox_state,
     pack,
     prune_messages,
     record_outcomes,
@@ -78,9 +96,11 @@ __all__ = [
     "FeedbackRow",
     "NewDelivery",
     "NewItem",
+    "OutboxState",
     "Outgoing",
     "PaperCard",
     "SendOutcome",
+    "SourceHealth",
     "StoreError",
     "UpsertCounts",
     "backup",
@@ -103,6 +123,7 @@ __all__ = [
     "fetch_runs",
     "find_paper",
     "finish_fetch_run",
+    "get_meta",
     "history",
     "inactive_subscribers",
     "insert_deliveries",
@@ -115,12 +136,14 @@ __all__ = [
     "message_t",
     "meta_t",
     "open_engine",
+    "outbox_state",
     "pack",
     "paper_batches",
     "paper_card",
     "paper_t",
     "papers_seen_since",
     "prune_messages",
+    "put_meta",
     "reader_t",
     "reclaim_space",
     "record_feedback",
@@ -133,6 +156,7 @@ __all__ = [
     "set_status",
     "sighting_t",
     "sightings_of",
+    "source_health",
     "start_fetch_run",
     "state_t",
     "stored_message",

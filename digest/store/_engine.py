@@ -38,9 +38,10 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
-        # a new database hands pages freed by retention back to the file system (`reclaim_space`); it takes
-        # effect only before the first table exists, so it is a no-op on an existing database
-        cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        if cur.execute("PRAGMA page_count").fetchone()[0] == 0:
+            # a new database hands pages freed by retention back to the file system (`reclaim_space`); this
+            # takes effect only before the first table exists
+            cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
@@ -78,6 +79,9 @@ def ensure_schema(engine: Engine) -> None:
     newer than this code understands (checked before anything is created in it)."""
     shown = engine.url.render_as_string(hide_password=True)
     try:
+        with engine.connect() as conn:
+            if _up_to_date(conn):  # the usual case, and a read-only database: no lock, no write
+                return
         with _schema_lock(engine) as conn:
             version = _stored_version(conn)
             if version is not None and version > SCHEMA_VERSION:
@@ -147,9 +151,34 @@ def _upgrade(conn: Connection, version: int) -> None:
         conn.exec_driver_sql(f"ALTER TABLE {old} DROP COLUMN message")
 
 
+def _up_to_date(conn: Connection) -> bool:
+    """Whether the database already holds this schema whole: its version, every table and every index."""
+    if _stored_version(conn) != SCHEMA_VERSION:
+        return False
+    inspector = inspect(conn)
+    have = set(inspector.get_table_names())
+    for table in SQLModel.metadata.sorted_tables:
+        if table.name not in have:
+            return False
+        indexes = {i["name"] for i in inspector.get_indexes(table.name)}
+        if any(index.name not in indexes for index in table.indexes):
+            return False
+    return True
+
+
 def _stored_version(conn: Connection) -> int | None:
     """The recorded schema version, or None for a database without one (new, or without the meta table)."""
     if not inspect(conn).has_table(meta_t.name):
         return None
     row = conn.execute(select(meta_t.c.value).where(meta_t.c.key == "schema_version")).first()
     return int(row[0]) if row is not None else None
+
+
+def get_meta(conn: Connection, key: str) -> str | None:
+    """A fact kept about the database (see the `meta` table), or None."""
+    return conn.execute(select(meta_t.c.value).where(meta_t.c.key == key)).scalar()
+
+
+def put_meta(conn: Connection, key: str, value: str) -> None:
+    if conn.execute(update(meta_t).where(meta_t.c.key == key).values(value=value)).rowcount == 0:
+        conn.execute(insert(meta_t).values(key=key, value=value))

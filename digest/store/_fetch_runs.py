@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from digest.models import FetchRun
 from digest.store._papers import UpsertCounts
@@ -57,3 +58,29 @@ def save_validators(
                 for u, (e, m) in validators.items()
             ],
         )
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """A source's latest fetch, and when it last worked (None: never)."""
+
+    latest: FetchRun
+    last_ok: dt.datetime | None
+
+
+OK_STATUSES = ("ok", "not_modified")
+
+
+def source_health(conn: Connection) -> dict[str, SourceHealth]:
+    """Each source's latest fetch run and when it last succeeded."""
+    latest_ids = select(func.max(run_t.c.id)).group_by(run_t.c.source)
+    rows = conn.execute(select(run_t).where(run_t.c.id.in_(latest_ids)))
+    latest = [FetchRun.model_validate(dict(r._mapping)) for r in rows]
+    ok: dict[str, dt.datetime] = dict(
+        conn.execute(
+            select(run_t.c.source, func.max(run_t.c.finished_at))
+            .where(run_t.c.status.in_(OK_STATUSES))
+            .group_by(run_t.c.source)
+        ).all()
+    )
+    return {run.source: SourceHealth(run, ok.get(run.source)) for run in latest}

@@ -360,3 +360,42 @@ def prune_messages(conn: Connection, before: dt.datetime, batch: int = 2000) -> 
             return dropped
         conn.execute(delete(m).where(m.c.delivery_id.in_(ids)))
         dropped += len(ids)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxState:
+    """The outbox at a glance: what waits to be sent, what keeps failing, the latest planning pass."""
+
+    due: int
+    retrying: int
+    failed_last_day: int
+    oldest_due: dt.datetime | None
+    last_planned_at: dt.datetime | None
+    last_built: int
+    last_skipped: int
+
+
+def outbox_state(conn: Connection, now: dt.datetime) -> OutboxState:
+    """Counts for `digest status`. A planning pass stores all its digests with one `created_at`, so the
+    latest pass is the latest `created_at` and what it made."""
+    t = delivery_t
+    pending = t.c.status == DeliveryStatus.pending.value
+    due_now = and_(pending, or_(t.c.next_attempt_at.is_(None), t.c.next_attempt_at <= now))
+    due, oldest = conn.execute(select(func.count(), func.min(t.c.created_at)).where(due_now)).one()
+    retrying = conn.execute(select(func.count()).where(pending, t.c.attempts > 0)).scalar_one()
+    failed = conn.execute(
+        select(func.count()).where(
+            t.c.status == DeliveryStatus.failed.value, t.c.created_at >= now - dt.timedelta(days=1)
+        )
+    ).scalar_one()
+    last = conn.execute(select(func.max(t.c.created_at))).scalar_one()
+    built = skipped = 0
+    if last is not None:
+        for status, count in conn.execute(
+            select(t.c.status, func.count()).where(t.c.created_at == last).group_by(t.c.status)
+        ):
+            if status == DeliveryStatus.skipped.value:
+                skipped += count
+            else:
+                built += count
+    return OutboxState(due, retrying, failed, oldest, last, built, skipped)
