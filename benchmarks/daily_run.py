@@ -105,6 +105,7 @@ def run(args: argparse.Namespace, folder: Path, port: int | None) -> None:
             "from": "Daily Papers <papers@example.org>",
             "unsubscribe_url": "https://papers.example.org/unsubscribe?email={email}&token={token}",
             "unsubscribe_secret": SECRET,
+            "keep_message_days": args.keep_message_days,
         },
         "smtp": {"host": "127.0.0.1", "port": port or 25, "security": "none"},
     }
@@ -129,6 +130,16 @@ def run(args: argparse.Namespace, folder: Path, port: int | None) -> None:
             # the next day's new papers replace the file the world's source reads; yesterday's stay stored
             _in_child(_write_papers, args.papers, day_index, now.date(), folder / "papers.jsonl")
         built = run_day(args, engine, settings, now, port, day)
+        started = time.perf_counter()
+        pruned = pipeline.prune(engine, settings, now)  # as `digest run` does once a day
+        report(
+            "prune",
+            pruned.messages,
+            time.perf_counter() - started,
+            **day,
+            freed_mb=round(pruned.freed_bytes / 1e6, 1),
+            database_mb=round((store.database_size(engine) or 0) / 1e6, 1),
+        )
     if port and built:
         with engine.connect() as conn:
             # streamed, so the comparison does not hold thousands of messages in this process's RSS
@@ -206,6 +217,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=1, help="days to run, each with new papers (steady state)")
     parser.add_argument("--skip-send", action="store_true", help="stop after composing")
     parser.add_argument("--no-web", action="store_true", help="no [web] base_url: digests without web links")
+    parser.add_argument("--keep-message-days", type=int, default=30, help="[delivery] keep_message_days")
     parser.add_argument("--keep", type=Path, help="build the world in this folder and keep it")
     args = parser.parse_args()
     if args.days < 1:

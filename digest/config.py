@@ -114,6 +114,7 @@ class DeliveryConfig(_Strict):
     claim_lease_seconds: float = Field(default=120.0, gt=0)
     keep_message_days: int = Field(default=30, ge=1, le=36500)
     operator: str = ""
+    trending: int = Field(default=3, ge=0, le=20)
 
     @field_validator("operator")
     @classmethod
@@ -281,6 +282,9 @@ class SubscriberConfig:
     days: list[str] = Field(default_factory=list)
     synonyms: bool = True
     send_empty: bool | None = None
+    authors: list[str] = Field(default_factory=list)
+    min_relevance: float = Field(default=0.0, ge=0.0, le=1.0)
+    trending: int | None = Field(default=None, ge=0, le=20)
 
     _email = field_validator("email")(check_email)
 
@@ -302,6 +306,14 @@ class SubscriberConfig:
         if bad:
             raise ValueError(f"unknown day {bad[0]!r}; use mon, tue, wed, thu, fri, sat, sun")
         return days
+
+    @field_validator("authors")
+    @classmethod
+    def _people(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not any(c.isalpha() for c in name):
+                raise ValueError(f"{name!r} is not a person's name")
+        return [sys.intern(name.strip()) for name in value]
 
     @field_validator("keywords", "exclude")
     @classmethod
@@ -364,6 +376,10 @@ class Settings(BaseSettings):
             if sub.email.casefold() == email.strip().casefold():
                 return sub
         raise ConfigError(f"no subscriber {email!r} in {self.config_path or 'the config'}")
+
+    def trending_for(self, sub: SubscriberConfig) -> int:
+        """How many trending papers the reader's digest adds: their own setting, else `[delivery] trending`."""
+        return self.delivery.trending if sub.trending is None else sub.trending
 
     def send_time(self, sub: SubscriberConfig) -> dt.time:
         return sub.send_at or self.schedule.send_at

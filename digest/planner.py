@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from email import message_from_bytes
@@ -27,6 +27,7 @@ from typing import Literal
 from sqlalchemy import Connection, Engine
 
 from digest import store
+from digest.authors import AuthorIndex
 from digest.compose import Composer
 from digest.config import Settings, SubscriberConfig
 from digest.health import outage_notices
@@ -36,6 +37,7 @@ from digest.memo import Memo
 from digest.memory import peak_rss_mb, release_memory
 from digest.models import DeliveryStatus, Paper
 from digest.ranking import PaperIndex, RankedPaper, RankingParams, WindowStats
+from digest.sections import Section, assemble
 from digest.selection import PLAN_CHUNK, Job, interests_of, jobs_for, todo_and_pool
 
 log = logging.getLogger("digest.pipeline")
@@ -56,6 +58,10 @@ class Planned:
     ranked: list[RankedPaper]
     data: bytes | None = None
     message_id: str | None = None
+    sections: list[Section] = field(default_factory=list)  # each paper's, in order (for you when missing)
+
+    def section(self, position: int) -> Section:
+        return self.sections[position] if position < len(self.sections) else Section.for_you
 
     @property
     def status(self) -> DeliveryStatus:
@@ -106,7 +112,10 @@ class Planner:
         signer: Signer | None = None,
     ) -> None:
         self.index = PaperIndex(pool, params, idf)
+        self.pool = list(pool)
         self.signer = signer
+        self._authors: AuthorIndex | None = None  # built when a reader first follows someone
+        self._by_upvotes: list[Paper] | None = None
         # readers who share interests (and history) share a ranking: popular keyword sets recur often
         self.rankings = Memo(RANKINGS_KEPT)
         self.composer = composer
@@ -124,15 +133,53 @@ class Planner:
         ranked_at = time.perf_counter()
         self.stats.digests += 1
         self.stats.rank_seconds += ranked_at - started
-        if not ranked and not job.send_empty:
-            return Planned(job.subscriber, job.digest_date, ranked)
+        sub = job.subscriber
+        picks = assemble(
+            ranked,
+            self._followed(job),
+            self._trending(job),
+            has_keywords=bool(sub.keywords),
+            max_papers=sub.max_papers,
+            min_relevance=sub.min_relevance,
+            trending_count=job.trending,
+        )
+        if not picks and not job.send_empty:
+            return Planned(sub, job.digest_date, [])
         info = job.info
-        if self.signer is not None and ranked:
-            info = replace(info, feedback=self.signer.feedback_links(job.subscriber.email, job.digest_date))
-        fitted = self.composer.fit(info, ranked, self.now)
+        if self.signer is not None and picks:
+            info = replace(info, feedback=self.signer.feedback_links(sub.email, job.digest_date))
+        fitted = self.composer.fit(info, picks, self.now)
         self.stats.compose_seconds += time.perf_counter() - ranked_at
-        # papers left out to keep the email small are not recorded as sent
-        return Planned(job.subscriber, job.digest_date, ranked[: fitted.shown], fitted.data, fitted.message_id)
+        shown = picks[: fitted.shown]  # papers left out to keep the email small are not recorded as sent
+        return Planned(
+            sub,
+            job.digest_date,
+            [p.item for p in shown],
+            fitted.data,
+            fitted.message_id,
+            [p.section for p in shown],
+        )
+
+    def _followed(self, job: Job) -> list[tuple[Paper, str]]:
+        """The reader's candidates by people they follow, most upvoted first, with the name that matched."""
+        if not job.subscriber.authors:
+            return []
+        if self._authors is None:
+            self._authors = AuthorIndex(p.authors for p in self.pool)
+        found = self._authors.papers_by(job.subscriber.authors)
+        papers = [(self.pool[i], who) for i, who in found.items() if _eligible(self.pool[i], job)]
+        return sorted(papers, key=lambda pair: (-pair[0].upvotes, pair[0].key))
+
+    def _trending(self, job: Job) -> Iterator[Paper]:
+        """The reader's candidates with upvotes, most upvoted first (read only as far as needed)."""
+        if self._by_upvotes is None:
+            self._by_upvotes = sorted((p for p in self.pool if p.upvotes > 0), key=lambda p: (-p.upvotes, p.key))
+        return (p for p in self._by_upvotes if _eligible(p, job))
+
+
+def _eligible(paper: Paper, job: Job) -> bool:
+    """Whether the reader may still receive this paper: first seen since their last digest, never sent."""
+    return paper.first_seen_at >= job.since and paper.id not in job.seen
 
 
 def new_delivery(p: Planned) -> store.NewDelivery:

@@ -180,6 +180,7 @@ class Job:
     seen: frozenset[int]
     info: DigestInfo
     send_empty: bool
+    trending: int = 0
 
 
 def wanted(
@@ -228,6 +229,7 @@ def jobs_for(
             frozenset(delivered.get(sub.email, ())),
             digest_info(settings, sub, day, signer, notices),
             settings.delivery.send_empty if sub.send_empty is None else sub.send_empty,
+            settings.trending_for(sub),
         )
         for sub, day in todo
     ]

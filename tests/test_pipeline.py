@@ -26,6 +26,7 @@ database_url = "sqlite:///state/digest.db"
 send_at = "07:00"
 
 [delivery]
+trending = 0                  # these tests are about the personal picks
 maildir = "mail"
 from = "Papers <papers@example.org>"
 
@@ -189,7 +190,8 @@ def test_preview_json_records_and_sends_nothing(tmp_path: Path) -> None:
     assert payload["subscriber"] == "ada@example.org"
     assert payload["date"] == "2026-11-23"
     (paper,) = payload["papers"]
-    assert set(paper) == {"key", "arxiv_id", "title", "url", "score", "matched"}
+    assert set(paper) == {"key", "arxiv_id", "title", "url", "score", "matched", "section"}  # section: issue 20
+    assert paper["section"] == "for_you"
     assert paper["title"] == "Mamba Meets Vision"
     assert sorted(paper["matched"]) == ["mamba", "state space model"]
     assert not (tmp_path / "mail").exists()

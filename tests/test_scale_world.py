@@ -34,7 +34,7 @@ NOW = utc(2026, 11, 23, 9, 0)
 TO_MAILDIR: dict[str, dict[str, object]] = {
     "": {"database_url": "sqlite:///digest.db"},
     "schedule": {"send_at": "07:00"},
-    "delivery": {"maildir": "mail", "from": "Daily Papers <papers@example.org>"},
+    "delivery": {"maildir": "mail", "from": "Daily Papers <papers@example.org>", "trending": 0},
 }
 PAPER_ID = re.compile(r"/(?:papers|abs)/(\d{4}\.\d{5})\b")
 
@@ -91,7 +91,10 @@ def test_readers_with_the_same_interests_share_one_ranking(tmp_path: Path) -> No
     config = write_world(
         world,
         tmp_path,
-        {"": {"database_url": "sqlite:///digest.db"}, "delivery": {"from": "Daily Papers <papers@example.org>"}},
+        {
+            "": {"database_url": "sqlite:///digest.db"},
+            "delivery": {"from": "Daily Papers <papers@example.org>", "trending": 0},
+        },
     )
     settings = load_config(config)
     engine = store.open_engine(settings.database_url)

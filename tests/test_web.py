@@ -34,6 +34,7 @@ database_url = "{db_url}"
 [schedule]
 send_at = "00:00"
 [delivery]
+trending = 0
 maildir = "mail"
 from = "Daily Papers <papers@example.org>"
 [web]

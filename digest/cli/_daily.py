@@ -106,8 +106,9 @@ def preview_json(planned: planner.Planned) -> dict[str, Any]:
                 "url": paper_url(r.paper),
                 "score": round(r.score, 4),
                 "matched": [m.term for m in r.matched],
+                "section": planned.section(i).value,
             }
-            for r in planned.ranked
+            for i, r in enumerate(planned.ranked)
         ],
     }
 

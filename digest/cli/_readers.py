@@ -50,6 +50,9 @@ def subscribers(
             "send_at": settings.send_time(s).strftime("%H:%M"),
             "timezone": str(settings.timezone(s)),
             "days": list(s.days),
+            "authors": list(s.authors),
+            "min_relevance": s.min_relevance,
+            "trending": settings.trending_for(s),
         }
         for s in settings.subscribers
     ]
@@ -66,6 +69,12 @@ def subscribers(
         interests = ", ".join(r["keywords"]) or "(trending)"
         if r["exclude"]:
             interests += "; never: " + ", ".join(r["exclude"])
+        if r["authors"]:
+            interests += "; follows: " + ", ".join(r["authors"])
+        if r["min_relevance"]:
+            interests += f"; min relevance {r['min_relevance']:g}"
+        if r["keywords"]:
+            interests += f"; trending: {r['trending'] or 'off'}"
         table.add_row(
             "\n".join(filter(None, (r["email"], r["name"]))),
             r["status"],

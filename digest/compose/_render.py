@@ -24,13 +24,16 @@ from markupsafe import Markup, escape
 from digest import mime
 from digest.compose._headers import boundary_for, header_lines, headers_for
 from digest.compose._views import (
+    SECTION_TITLES,
     SUMMARY_STEPS,
     DigestInfo,
     PaperView,
     clip,
     long_date,
     paper_facts,
+    paper_of,
     paper_view,
+    personal,
     subject_for,
     summary_limit,
     wrap,
@@ -39,6 +42,7 @@ from digest.inliner import InliningLoader, NotInlinable, inline_rendered
 from digest.logs import event
 from digest.memo import Memo
 from digest.ranking import RankedPaper
+from digest.sections import Pick
 
 log = logging.getLogger("digest.compose")
 
@@ -139,7 +143,7 @@ class Composer:
 
     def views(
         self,
-        ranked: Sequence[RankedPaper],
+        ranked: Sequence[RankedPaper | Pick],
         summary_chars: tuple[int, int] = SUMMARY_STEPS[0],
         feedback: Callable[[int], tuple[str, str]] | None = None,
     ) -> list[PaperView]:
@@ -152,7 +156,7 @@ class Composer:
         facts_memo = self.facts
         for rank, item in enumerate(ranked, start=1):
             limit = summary_limit(rank, summary_chars)
-            paper = item.paper
+            paper = paper_of(item)
             key = (id(paper), limit)
             held = facts_memo.get(key)
             if held is None or held[0] is not paper:
@@ -172,7 +176,7 @@ class Composer:
             head = heads.get(key) or heads.put(key, _render_pair(ph.head, pt.head, p))
             key = ("top", p.authors, p.upvotes, p.comments)
             top = bodies.get(key) or bodies.put(key, _render_pair(ph.top, pt.top, p))
-            key = ("why", p.why)
+            key = ("why", p.why, p.because)
             why = bodies.get(key) or bodies.put(key, _render_pair(ph.why, pt.why, p))
             key = ("rest", p.url, p.summary, p.links)
             rest = bodies.get(key) or bodies.put(key, _render_pair(ph.rest, pt.rest, p))
@@ -214,8 +218,9 @@ class Composer:
         text_blocks: list[tuple[str, str]] = []
         if self.paper_html is not None:
             html_blocks, text_blocks = self.blocks(papers)
-        text = self.text.render(context, paper_blocks=text_blocks)
-        html = self.html.render(context, paper_blocks=html_blocks)
+        context["picked"] = len(personal(papers))
+        text = self.text.render(context, paper_blocks=text_blocks, sections=_sections(papers, text_blocks))
+        html = self.html.render(context, paper_blocks=html_blocks, sections=_sections(papers, html_blocks))
         if self.inline_mode == "render":
             html = inline_rendered(html)
         if not html.isascii():
@@ -231,9 +236,9 @@ class Composer:
         data = mime.alternative(header_lines(headers), boundary_for(headers.message_id), text, html)
         return data, headers.message_id
 
-    def fit(self, info: DigestInfo, ranked: Sequence[RankedPaper], now: dt.datetime) -> Fitted:
+    def fit(self, info: DigestInfo, ranked: Sequence[RankedPaper | Pick], now: dt.datetime) -> Fitted:
         """The message under `max_bytes`: summaries shrink first (lower ranks before the top ones), then
-        the lowest-ranked papers are left out, found by bisection."""
+        the last papers are left out (trending first, then the lowest-ranked), found by bisection."""
         views: list[PaperView] = []
         for chars in SUMMARY_STEPS:
             views = self.views(ranked, chars, info.feedback)
@@ -261,12 +266,28 @@ class Composer:
         )
         return best
 
-    def compose(self, info: DigestInfo, ranked: Sequence[RankedPaper], now: dt.datetime) -> EmailMessage:
+    def compose(self, info: DigestInfo, ranked: Sequence[RankedPaper | Pick], now: dt.datetime) -> EmailMessage:
         """The complete message `send` would hand to the transport, parsed back into an `EmailMessage`."""
         return self.fit(info, ranked, now).message
 
 
 _NO_ACTIONS = ("", "")
+
+
+def _sections(papers: Sequence[PaperView], blocks: Sequence[tuple[Any, Any]]) -> list[dict[str, Any]]:
+    """The blocks grouped by section, in order, each with its heading and note (the template decides
+    whether a lone section is worth a heading)."""
+    out: list[dict[str, Any]] = []
+    if not blocks:  # templates without paper pieces lay papers out themselves
+        return out
+    for view, block in zip(papers, blocks, strict=True):
+        if not out or out[-1]["key"] != view.section:
+            title, note = SECTION_TITLES.get(view.section, (view.section, ""))
+            out.append({"key": view.section, "title": title, "note": note, "blocks": []})
+        out[-1]["blocks"].append(block)
+    return out
+
+
 _MORE, _LESS = "digest-more-url-stand-in", "digest-less-url-stand-in"
 
 

@@ -16,6 +16,7 @@ from urllib.parse import quote, urlsplit
 
 from digest.models import Paper
 from digest.ranking import Match, RankedPaper
+from digest.sections import Pick, Section
 
 TOP_PAPERS = 5
 SUMMARY_STEPS: tuple[tuple[int, int], ...] = ((420, 420), (420, 160), (420, 0), (280, 0), (160, 0), (0, 0))
@@ -116,6 +117,8 @@ class PaperView:
     links: tuple[LinkView, ...] = ()
     more_url: str | None = None
     less_url: str | None = None
+    section: str = Section.for_you.value
+    because: str | None = None  # the followed author who wrote it
 
     @property
     def stats(self) -> list[str]:
@@ -214,9 +217,14 @@ def match_views(matched: tuple[Match, ...]) -> tuple[tuple[str, ...], tuple[Matc
 
 
 def paper_view(
-    rank: int, item: RankedPaper, facts: PaperFacts, feedback: Callable[[int], tuple[str, str]] | None = None
+    rank: int,
+    item: RankedPaper | Pick,
+    facts: PaperFacts,
+    feedback: Callable[[int], tuple[str, str]] | None = None,
 ) -> PaperView:
-    """One ranked paper as shown to one reader: the shared facts, what matched, and their feedback links."""
+    """One paper as shown to one reader: the shared facts, its section, what matched, their feedback links."""
+    pick = item if isinstance(item, Pick) else Pick(item, Section.for_you)
+    item = pick.item
     matched, why = match_views(tuple(item.matched))
     more = less = None
     if feedback is not None and item.paper.id is not None:
@@ -236,6 +244,8 @@ def paper_view(
         links=facts.links,
         more_url=more,
         less_url=less,
+        section=pick.section.value,
+        because=pick.because,
     )
 
 
@@ -243,12 +253,30 @@ def summary_limit(rank: int, summary_chars: tuple[int, int]) -> int:
     return summary_chars[0] if rank <= TOP_PAPERS else summary_chars[1]
 
 
-def paper_views(ranked: Sequence[RankedPaper], summary_chars: tuple[int, int] = SUMMARY_STEPS[0]) -> list[PaperView]:
+def paper_views(
+    ranked: Sequence[RankedPaper | Pick], summary_chars: tuple[int, int] = SUMMARY_STEPS[0]
+) -> list[PaperView]:
     """Ranked papers → what the templates show; summaries of at most `summary_chars` = (top papers, the rest)."""
     return [
-        paper_view(rank, item, paper_facts(item.paper, summary_limit(rank, summary_chars)))
+        paper_view(rank, item, paper_facts(paper_of(item), summary_limit(rank, summary_chars)))
         for rank, item in enumerate(ranked, start=1)
     ]
+
+
+def paper_of(item: RankedPaper | Pick) -> Paper:
+    return item.item.paper if isinstance(item, Pick) else item.paper
+
+
+SECTION_TITLES = {
+    Section.followed.value: ("By people you follow", ""),
+    Section.for_you.value: ("For you", ""),
+    Section.trending.value: ("Trending today", "The day's most upvoted papers beyond your interests."),
+}
+
+
+def personal(papers: Sequence[PaperView]) -> list[PaperView]:
+    """The papers picked for the reader (followed authors and interests), not the trending extras."""
+    return [p for p in papers if p.section != Section.trending.value]
 
 
 @lru_cache(maxsize=64)
@@ -264,8 +292,9 @@ def long_date(digest_date: dt.date) -> str:
 
 
 def subject_for(digest_date: dt.date, papers: Sequence[PaperView]) -> str:
-    """`Your papers for Mon 23 Nov: <top title> +9 more`, always one line."""
+    """`Your papers for Mon 23 Nov: <top title> +9 more` (the reader's own papers), always one line."""
     day = day_label(digest_date)
+    papers = personal(papers) or papers
     if not papers:
         return f"Your papers for {day}: nothing matched today"
     more = f" +{len(papers) - 1} more" if len(papers) > 1 else ""
