@@ -32,6 +32,7 @@ class Action(StrEnum):
     less = "l"
     view = "v"
     prefs = "p"
+    feed = "a"
 
 
 # the path segment each action is served under
@@ -41,9 +42,10 @@ ROUTES: dict[Action, str] = {
     Action.less: "f",
     Action.view: "v",
     Action.prefs: "p",
+    Action.feed: "a",
 }
 
-_TOKEN = re.compile(r"^([umlvp])\.([a-z2-7]{16})\.(\d{8}|-)\.(\d{1,18}|-)\.([A-Za-z0-9_-]{22})$")
+_TOKEN = re.compile(r"^([umlvpa])\.([a-z2-7]{16})\.(\d{8}|-)\.(\d{1,18}|-)\.([A-Za-z0-9_-]{22})$")
 
 
 @dataclass(frozen=True, slots=True)

@@ -150,11 +150,12 @@ def digest_info(
         settings.delivery.unsubscribe_url,
         settings.delivery.unsubscribe_secret.get_secret_value(),
     )
-    view = prefs = None
+    view = prefs = feed = None
     if signer is not None:
         url = signer.url(Action.unsubscribe, sub.email, digest_date=digest_date)
         view = signer.url(Action.view, sub.email, digest_date=digest_date)
         prefs = signer.url(Action.prefs, sub.email)
+        feed = signer.url(Action.feed, sub.email)
     return DigestInfo(
         subscriber_email=sub.email,
         subscriber_name=sub.name,
@@ -165,6 +166,7 @@ def digest_info(
         unsubscribe_mailto=mailto,
         view_url=view,
         prefs_url=prefs,
+        feed_url=feed,
         notices=notices,
     )
 

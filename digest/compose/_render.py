@@ -42,7 +42,7 @@ from digest.inliner import InliningLoader, NotInlinable, inline_rendered
 from digest.logs import event
 from digest.memo import Memo
 from digest.ranking import RankedPaper
-from digest.sections import Pick
+from digest.sections import Pick, Section
 
 log = logging.getLogger("digest.compose")
 
@@ -155,7 +155,8 @@ class Composer:
         views = []
         facts_memo = self.facts
         for rank, item in enumerate(ranked, start=1):
-            limit = summary_limit(rank, summary_chars)
+            extra = isinstance(item, Pick) and item.section is Section.trending
+            limit = summary_chars[1] if extra else summary_limit(rank, summary_chars)  # extras are kept short
             paper = paper_of(item)
             key = (id(paper), limit)
             held = facts_memo.get(key)

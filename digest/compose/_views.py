@@ -144,6 +144,7 @@ class DigestInfo:
     unsubscribe_mailto: str | None = None
     view_url: str | None = None
     prefs_url: str | None = None
+    feed_url: str | None = None
     notices: tuple[str, ...] = ()  # one line each: what this digest lacks and why (a source that failed)
     # paper id → ("more like this" URL, "less like this" URL), asked only for the papers this reader is shown
     feedback: Callable[[int], tuple[str, str]] | None = None

@@ -23,6 +23,7 @@ from digest.store._sql import (
     delivery_t,
     dialect_insert,
     feedback_t,
+    item_t,
     key_t,
     message_t,
     meta_t,
@@ -203,3 +204,44 @@ def web_secret(conn: Connection) -> str:
         .on_conflict_do_nothing(index_elements=["key"])
     )
     return str(conn.execute(select(meta_t.c.value).where(meta_t.c.key == WEB_SECRET_KEY)).scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class SentPaper:
+    """A paper as a reader received it: in which digest, when, at which rank."""
+
+    digest_date: dt.date
+    sent_at: dt.datetime
+    rank: int
+    paper: Paper
+
+
+def sent_papers(conn: Connection, subscriber: str, digests: int = 30) -> list[SentPaper]:
+    """The papers of a reader's latest `digests` sent digests, newest digest first, in their order.
+    `subscriber` is the address as configured (deliveries are stored under it)."""
+    t, i, p = delivery_t, item_t, paper_t
+    latest = (
+        select(t.c.id)
+        .where(t.c.subscriber == subscriber, t.c.status == DeliveryStatus.sent.value)
+        .order_by(t.c.digest_date.desc())
+        .limit(digests)
+        .subquery()
+    )
+    stmt = (
+        select(t.c.digest_date, t.c.sent_at, t.c.created_at, i.c.rank, p)
+        .join(i, i.c.delivery_id == t.c.id)
+        .join(p, p.c.id == i.c.paper_id)
+        .where(t.c.id.in_(select(latest.c.id)))
+        .order_by(t.c.digest_date.desc(), i.c.rank)
+    )
+    out = []
+    for row in conn.execute(stmt):
+        data = dict(row._mapping)
+        day, sent, created, rank = (
+            data.pop("digest_date"),
+            data.pop("sent_at"),
+            data.pop("created_at"),
+            data.pop("rank"),
+        )
+        out.append(SentPaper(day, sent or created, rank, Paper.model_validate(data)))
+    return out

@@ -41,6 +41,7 @@ from digest.config import Settings, SubscriberConfig
 from digest.links import Action, Claim, Signer
 from digest.logs import event
 from digest.models import SubscriberStatus
+from digest.web._feed import atom_feed
 from digest.web._guard import Guard
 from digest.web._readers import Readers
 
@@ -320,6 +321,7 @@ async def preferences(request: Request) -> Response:
     return web.render(
         "preferences.html.j2",
         page=Page("Your preferences"),
+        feed_url=web.signer.url(Action.feed, who),
         email=who,
         sub=sub,
         send_at=settings.send_time(sub).strftime("%H:%M"),
@@ -328,6 +330,26 @@ async def preferences(request: Request) -> Response:
         feedback=given,
         notice=notice,
     )
+
+
+async def feed(request: Request) -> Response:
+    """The reader's digests as an Atom feed, for a feed reader (the link is as secret as the others)."""
+    web: Web = request.app.state.web
+    found = web.reader(request, Action.feed)
+    if found is None:
+        return web.not_found()
+    claim, sub = found
+    sent = await web.db(store.sent_papers, sub.email)
+    token = str(request.path_params["token"])
+    body = atom_feed(
+        f"Daily papers for {sub.name or sub.email}",
+        f"{web.signer.base_url or str(request.base_url).rstrip('/')}/a/{token}",
+        web.signer.base_url or str(request.base_url),
+        web.signer.sid(claim.subscriber),
+        sent,
+        web.clock(),
+    )
+    return Response(body, media_type="application/atom+xml; charset=utf-8")
 
 
 def _html_part(data: bytes) -> str | None:
@@ -386,6 +408,7 @@ def create_app(
         Route("/f/{token}", feedback, methods=["GET", "HEAD", "POST"]),
         Route("/v/{token}", view, methods=["GET", "HEAD"]),
         Route("/p/{token}", preferences, methods=["GET", "HEAD", "POST"]),
+        Route("/a/{token}", feed, methods=["GET", "HEAD"]),
     ]
     app = Starlette(
         routes=routes,
