@@ -10,12 +10,15 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import Engine, select
+from typer.testing import CliRunner
 
 from digest import fetching, store
+from digest.cli import app
 from digest.config import ArxivSourceConfig, Settings, load_config
 from digest.models import Paper
 from digest.sources.arxiv import ArxivSource
 from digest.sources.base import FetchContext, SourceResult
+from tests.arxiv_listing import arxiv_listing
 from tests.loopback_http import (  # noqa: F401
     LoopbackServer,
     Reply,
@@ -202,3 +205,22 @@ def test_rss_body_that_is_not_a_feed_fails_cleanly(
     settings, engine = setup(tmp_path, server, mode="rss", categories=["cs.LG"])
     [report] = fetching.fetch(engine, settings, NOW)
     assert report.status == "failed" and report.error and expected in report.error
+
+
+# ---------------------------------------------------------------- real listings as they come (issue 19)
+
+
+def test_a_real_day_sized_listing_adds_up_in_the_fetch_table(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
+    listing = arxiv_listing(1500)
+    server.route("/rss/cs.LG", lambda seen: Reply(200, listing.body, {"Content-Type": "application/rss+xml"}))
+    setup(tmp_path, server, mode="rss", categories=["cs.LG"])
+    result = CliRunner().invoke(app, ["--config", str(tmp_path / "digest.toml"), "fetch"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    header = [c.strip() for c in next(line for line in lines if "source" in line).split("┃")[1:-1]]
+    row = [c.strip() for c in next(line for line in lines if line.strip("│ ").startswith("arxiv ")).split("│")[1:-1]]
+    counts = {name: int(value) for name, value in zip(header, row, strict=True) if value.isdigit()}
+    assert header == ["source", "status", "seen", "new", "updated", "unchanged", "skipped", "rejected", "time"]
+    assert counts["skipped"] == listing.replacements > 0
+    assert counts["seen"] + counts["skipped"] + counts["rejected"] == 1500
+    assert counts["new"] + counts["updated"] + counts["unchanged"] == counts["seen"] == counts["new"]
