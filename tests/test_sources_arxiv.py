@@ -295,3 +295,11 @@ def test_old_rdf_listing_can_include_updated_items(tmp_path: Path, server: Loopb
     [report] = fetching.fetch(engine, settings, NOW)
     assert (report.counts.new, report.skipped) == (3, 0)
     assert papers(engine)["2305.17201"].arxiv_version == 2
+
+
+def test_check_names_an_arxiv_archive_that_does_not_exist(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
+    setup(tmp_path, server, mode="rss", categories=["cs.LG", "astroph"])
+    result = CliRunner().invoke(app, ["--config", str(tmp_path / "digest.toml"), "check"], env={"COLUMNS": "200"})
+    assert result.exit_code == 1, result.output
+    assert "'astroph' is not an arXiv archive" in result.output and "astro-ph" in result.output
+    assert server.requests == [], "check stays offline"

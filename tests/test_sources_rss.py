@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
+from typer.testing import CliRunner
 
 from digest import fetching, store
+from digest.cli import app
 from digest.config import RssSourceConfig, Settings, load_config
 from digest.models import Paper
 from digest.sources.base import SourceError
@@ -178,3 +180,10 @@ def test_mdpi_titles_come_from_dc_title_without_the_volume_prefix(tmp_path: Path
     [paper] = papers(engine).values()
     assert paper.title == "Numerical Study of Vortex Shedding Behind Heated Cylinders"
     assert (paper.doi, paper.authors) == ("10.3390/fluids9050120", ["Laura Pérez", "Jonas Richter"])
+
+
+def test_check_says_to_use_the_arxiv_type_for_rss_arxiv_org(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[[sources]]\nname = "feed"\ntype = "rss"\nurl = "https://rss.arxiv.org/rss/cs.LG"')
+    result = CliRunner().invoke(app, ["--config", str(config), "check"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "source 'feed': use type = \"arxiv\" for rss.arxiv.org" in result.output

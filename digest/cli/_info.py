@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from digest import pipeline, store
+from digest import pipeline, sources, store
 from digest.cli._app import app, database_errors, fail, load_settings, open_database, out
 
 
@@ -26,6 +26,11 @@ def check(
     out.print(f"  sources: {', '.join(s.name + ' (' + s.type + ')' for s in settings.sources) or 'none'}")
     out.print(f"  subscribers: {len(settings.subscribers)}")
     out.print(f"  transport: {settings.delivery.transport}")
+    found = [f for config in settings.sources if config.enabled for f in sources.findings(config)]
+    for finding in found:
+        out.print(f"  source {finding.source!r}: {finding.message}", highlight=False, markup=False)
+    if any(f.fatal for f in found):
+        fail("a source will fail every fetch: fix the config above", 1)
     if smtp:
         from digest.deliver import check_smtp
 
