@@ -187,3 +187,26 @@ def test_check_says_to_use_the_arxiv_type_for_rss_arxiv_org(tmp_path: Path) -> N
     result = CliRunner().invoke(app, ["--config", str(config), "check"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "source 'feed': use type = \"arxiv\" for rss.arxiv.org" in result.output
+
+
+def test_same_title_items_with_other_dois_or_links_are_not_merged(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
+    body = fixture_bytes("journal_corrections_rss.xml")
+    server.route("/jep.xml", lambda seen: Reply(200, body, {"Content-Type": "application/rss+xml"}))
+    settings, engine = setup(tmp_path, server, "/jep.xml")
+    [report] = fetching.fetch(engine, settings, NOW)
+    assert (report.counts.seen, report.counts.new, report.counts.unchanged) == (6, 6, 0)
+    with engine.connect() as conn:
+        rows = conn.execute(select(store.paper_t.c.title, store.paper_t.c.doi, store.paper_t.c.url)).all()
+    assert sorted(r.doi for r in rows if r.title == "Correction") == [
+        "10.5555/jep.2026.0101",
+        "10.5555/jep.2026.0102",
+        "10.5555/jep.2026.0103",
+    ]
+    assert sorted(r.url for r in rows if r.title == "Editorial") == [
+        "https://journal.example.org/jep/editorial/2026-03",
+        "https://journal.example.org/jep/editorial/2026-04",
+    ]
+    [again] = fetching.fetch(engine, settings, NOW + dt.timedelta(days=1))
+    assert (again.counts.seen, again.counts.new, again.counts.unchanged) == (6, 0, 6), "each finds its own row again"
+    with engine.connect() as conn:
+        assert store.count_papers(conn) == 6
