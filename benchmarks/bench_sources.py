@@ -1,6 +1,8 @@
-"""How fast the web sources turn bodies into records: HF JSON pages, an arXiv API feed, an RSS listing.
+"""How fast the web sources turn bodies into records: HF JSON pages, an arXiv API feed, an RSS listing, and
+a generated real-day arXiv listing (TeX names, affiliations, maths, a real day's share of replacements).
 
-Run: `.venv/bin/python benchmarks/bench_sources.py [--items N]` (default 2000 items; prints items/s).
+Run: `PYTHONPATH=. .venv/bin/python benchmarks/bench_sources.py [--items N] [--day N]` (default 2000 items and a
+1,500-item day; prints items/s). The day's listing must parse in under a second (issue 19); this prints it.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import re
 import time
 from pathlib import Path
 
-from digest.sources.arxiv import parse_api_entry, parse_rss_entry
+from digest.sources.arxiv import KEEP_ANNOUNCE, announce_type, parse_api_entry, parse_rss_entry
 from digest.sources.feeds import parse_feed
 from digest.sources.hf_daily import parse_hf_page
 from digest.sources.http import Fetched
+from tests.arxiv_listing import arxiv_listing
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 
@@ -55,7 +58,9 @@ def timed(label: str, n: int, fn: object) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, default=2000)
-    n = parser.parse_args().items
+    parser.add_argument("--day", type=int, default=1500, help="items in the generated real-day arXiv listing")
+    args = parser.parse_args()
+    n = args.items
 
     hf_body = hf_items(n)
 
@@ -89,10 +94,20 @@ def main() -> None:
                 pass
         return ok
 
+    day = arxiv_listing(args.day)
+
+    def real_day() -> int:
+        """What ArxivSource does with a listing: parse, skip replacements, read every kept item."""
+        parsed = parse_feed(Fetched("http://bench/rss/cs.LG", 200, day.body, "application/rss+xml"))
+        kept = [e for e in parsed.entries if announce_type(e) in KEEP_ANNOUNCE]
+        return len([parse_rss_entry(e, "arxiv") for e in kept])
+
     print(f"bodies: hf {len(hf_body) / 1e6:.1f} MB, api {len(api_body) / 1e6:.1f} MB, rss {len(rss_body) / 1e6:.1f} MB")
     timed("hf_daily JSON page -> records", n, hf)
     timed("arXiv API Atom -> records", n, api)
     timed("arXiv RSS listing -> records", n, rss)
+    print(f"real day: {len(day.body) / 1e6:.1f} MB, {day.replacements} replacements")
+    timed("arXiv RSS real day -> records", day.items, real_day)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ log = logging.getLogger("digest.pipeline")
 
 @dataclass(slots=True)
 class FetchReport:
-    """What one source brought in one run."""
+    """What one source brought in one run: of the items it read, `counts.seen` were stored, `skipped` left out
+    on purpose (replacements, outside the window, repeats) and `rejected` unusable; the three add up."""
 
     source: str
     status: str
@@ -36,6 +37,7 @@ class FetchReport:
     rejected: int = 0
     seconds: float = 0.0
     error: str | None = None
+    skipped: int = 0
 
 
 def http_client(transport: httpx.AsyncBaseTransport | None = None, timeout: float = 30.0) -> httpx.AsyncClient:
@@ -108,9 +110,10 @@ def store_fetched(
         new=counts.new,
         updated=counts.updated,
         unchanged=counts.unchanged,
+        skipped=result.skipped,
         rejected=len(result.rejected),
     )
-    return FetchReport(name, status, counts, len(result.rejected), seconds)
+    return FetchReport(name, status, counts, len(result.rejected), seconds, skipped=result.skipped)
 
 
 def _store_one(conn: Connection, fetched: SourceFetch, old: dict[str, Validators], now: dt.datetime) -> FetchReport:

@@ -12,7 +12,7 @@ import html
 import re
 import unicodedata
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from digest.models import PaperRecord
 
@@ -150,7 +150,12 @@ def record_arxiv_id(record: PaperRecord) -> ArxivId | None:
 
 
 def keys_for(record: PaperRecord) -> list[str]:
-    """All identity keys of a record, strongest first; never empty (a title of only markup gets a hashed key)."""
+    """All identity keys of a record, strongest first; never empty (a title of only markup gets a hashed key).
+
+    A record with neither arXiv id nor DOI but a link also gets its title key tied to that link
+    (`title_link_key`): the key it is found by when another item of the same title ("Correction",
+    "Editorial") owns the plain title key.
+    """
     keys: list[str] = []
     arxiv = record_arxiv_id(record)
     if arxiv:
@@ -158,8 +163,37 @@ def keys_for(record: PaperRecord) -> list[str]:
     doi = normalize_doi(record.doi)
     if doi:
         keys.append(f"doi:{doi}")
-    keys.append(title_key(title_fingerprint(record.title), record.title))
+    title = title_key(title_fingerprint(record.title), record.title)
+    keys.append(title)
+    if not keys[:-1] and record.url:
+        keys.append(title_link_key(title, record.url))
     return keys
+
+
+def title_link_key(title: str, link: str) -> str:
+    """A title key narrowed to one link: `title:correction@` + a hash of the link (kept short to stay indexable)."""
+    return f"{title}@{hashlib.sha256(link_identity(link).encode()).hexdigest()[:16]}"
+
+
+def link_identity(link: str) -> str:
+    """A link as an item's identity: scheme, `www.`, letter case of the host, a trailing slash and the fragment
+    do not tell two items apart; the path and query do."""
+    text = link.strip()
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return text
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    port = _port(parts)
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{host}{f':{port}' if port else ''}{parts.path.rstrip('/')}{query}"
+
+
+def _port(parts: SplitResult) -> int | None:
+    try:
+        return parts.port
+    except ValueError:
+        return None
 
 
 def key_strength(key: str) -> int:

@@ -10,8 +10,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from digest.identity import key_strength, normalize_doi, record_arxiv_id
+from digest.identity import key_strength, link_identity, normalize_doi, record_arxiv_id
 from digest.models import PaperRecord
+
+ARXIV_DOI_PREFIX = "10.48550/"
 
 
 def url_rank(url: str | None) -> int:
@@ -36,17 +38,47 @@ def _compatible(a: str | None, b: str | None) -> bool:
     return a is None or b is None or a == b
 
 
+@dataclass(frozen=True, slots=True)
+class Ids:
+    """What tells two papers apart even when their titles agree: the arXiv id, the DOI, and, for an item with
+    neither, its link."""
+
+    arxiv: str | None = None
+    doi: str | None = None
+    link: str | None = None
+
+    @classmethod
+    def of(cls, arxiv: str | None, doi: str | None, link: str | None) -> Ids:
+        """Ids from stored or reported values: an arXiv DOI (10.48550/…) only repeats the arXiv id, and a link
+        counts only in its identity form (`link_identity`)."""
+        bare = normalize_doi(doi)
+        return cls(
+            arxiv, None if bare is None or bare.startswith(ARXIV_DOI_PREFIX) else bare, link and link_identity(link)
+        )
+
+    def joined(self, other: Ids) -> Ids:
+        return Ids(self.arxiv or other.arxiv, self.doi or other.doi, self.link or other.link)
+
+    def may_share_title(self, other: Ids) -> bool:
+        """Whether a shared title may make these one paper: not when their DOIs differ, nor when neither has an
+        arXiv id or a DOI and their links differ (journals publish many a "Correction" and "Editorial")."""
+        if not _compatible(self.doi, other.doi):
+            return False
+        bare = not (self.arxiv or self.doi or other.arxiv or other.doi)
+        return not bare or _compatible(self.link, other.link)
+
+
 class _Union:
-    """Union-find over record and paper nodes, each root remembering its cluster's arXiv id."""
+    """Union-find over record and paper nodes, each root remembering its cluster's ids."""
 
     def __init__(self) -> None:
         self.parent: dict[str, str] = {}
-        self.arxiv: dict[str, str | None] = {}
+        self.ids: dict[str, Ids] = {}
 
-    def add(self, node: str, arxiv: str | None) -> None:
+    def add(self, node: str, ids: Ids) -> None:
         if node not in self.parent:
             self.parent[node] = node
-            self.arxiv[node] = arxiv
+            self.ids[node] = ids
 
     def find(self, node: str) -> str:
         root = node
@@ -60,7 +92,14 @@ class _Union:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
             self.parent[rb] = ra
-            self.arxiv[ra] = self.arxiv[ra] or self.arxiv[rb]
+            self.ids[ra] = self.ids[ra].joined(self.ids[rb])
+
+    def may_join(self, a: str, b: str, key: str) -> bool:
+        """Whether key `key`, shared by nodes `a` and `b`, may make their groups one paper."""
+        ia, ib = self.ids[self.find(a)], self.ids[self.find(b)]
+        if not _compatible(ia.arxiv, ib.arxiv):
+            return False
+        return not key.startswith("title:") or ia.may_share_title(ib)
 
 
 @dataclass(slots=True)
@@ -74,35 +113,36 @@ class Cluster:
 
 def cluster_records(
     rec_keys: list[list[str]],
-    rec_arxiv: list[str | None],
+    rec_ids: list[Ids],
     owner: dict[str, int],
-    paper_arxiv: dict[int, str | None],
+    paper_ids: dict[int, Ids],
 ) -> list[Cluster]:
     """Group records with each other and with stored papers through shared keys.
 
-    A key joins two groups only if their arXiv ids do not conflict, so one paper never holds two arXiv ids.
+    A key joins two groups only if their arXiv ids do not conflict, so one paper never holds two arXiv ids;
+    a title key also needs their DOIs (and, for items with neither id, their links) not to conflict.
     Records are visited in a canonical order (arXiv records first, by id) so a batch clusters the same way
     whatever order it arrives in. Each key belongs to the group that first claimed it (the stored owner, else
     the first record); `keys` lists the keys a cluster owns that the store does not know yet.
     """
     uf = _Union()
     node_of_key: dict[str, str] = {key: f"p{pid}" for key, pid in owner.items()}
-    for pid, arxiv in paper_arxiv.items():
-        uf.add(f"p{pid}", arxiv)
-    order = sorted(range(len(rec_keys)), key=lambda i: (rec_arxiv[i] is None, rec_arxiv[i] or "", rec_keys[i]))
+    for pid, ids in paper_ids.items():
+        uf.add(f"p{pid}", ids)
+    order = sorted(range(len(rec_keys)), key=lambda i: (rec_ids[i].arxiv is None, rec_ids[i].arxiv or "", rec_keys[i]))
     for i in order:
         node = f"r{i}"
-        uf.add(node, rec_arxiv[i])
+        uf.add(node, rec_ids[i])
         for key in rec_keys[i]:
             other = node_of_key.get(key)
             if other is None:
                 node_of_key[key] = node
-            elif _compatible(uf.arxiv[uf.find(node)], uf.arxiv[uf.find(other)]):
+            elif uf.may_join(node, other, key):
                 uf.union(other, node)
     clusters: dict[str, Cluster] = {}
     for i in range(len(rec_keys)):
         clusters.setdefault(uf.find(f"r{i}"), Cluster()).records.append(i)
-    for pid in paper_arxiv:
+    for pid in paper_ids:
         root = uf.find(f"p{pid}")
         if root in clusters:
             clusters[root].papers.append(pid)

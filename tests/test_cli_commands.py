@@ -20,6 +20,7 @@ database_url = "sqlite:///digest.db"
 send_at = "07:00"
 
 [delivery]
+trending = 0
 maildir = "mail"
 
 [[sources]]

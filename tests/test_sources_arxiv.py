@@ -10,12 +10,15 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import Engine, select
+from typer.testing import CliRunner
 
 from digest import fetching, store
+from digest.cli import app
 from digest.config import ArxivSourceConfig, Settings, load_config
 from digest.models import Paper
 from digest.sources.arxiv import ArxivSource
 from digest.sources.base import FetchContext, SourceResult
+from tests.arxiv_listing import arxiv_listing
 from tests.loopback_http import (  # noqa: F401
     LoopbackServer,
     Reply,
@@ -202,3 +205,101 @@ def test_rss_body_that_is_not_a_feed_fails_cleanly(
     settings, engine = setup(tmp_path, server, mode="rss", categories=["cs.LG"])
     [report] = fetching.fetch(engine, settings, NOW)
     assert report.status == "failed" and report.error and expected in report.error
+
+
+# ---------------------------------------------------------------- real listings as they come (issue 19)
+
+
+def test_a_real_day_sized_listing_adds_up_in_the_fetch_table(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
+    listing = arxiv_listing(1500)
+    server.route("/rss/cs.LG", lambda seen: Reply(200, listing.body, {"Content-Type": "application/rss+xml"}))
+    setup(tmp_path, server, mode="rss", categories=["cs.LG"])
+    result = CliRunner().invoke(app, ["--config", str(tmp_path / "digest.toml"), "fetch"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    header = [c.strip() for c in next(line for line in lines if "source" in line).split("┃")[1:-1]]
+    row = [c.strip() for c in next(line for line in lines if line.strip("│ ").startswith("arxiv ")).split("│")[1:-1]]
+    counts = {name: int(value) for name, value in zip(header, row, strict=True) if value.isdigit()}
+    assert header == ["source", "status", "seen", "new", "updated", "unchanged", "skipped", "rejected", "time"]
+    assert counts["skipped"] == listing.replacements > 0
+    assert counts["seen"] + counts["skipped"] + counts["rejected"] == 1500
+    assert counts["new"] + counts["updated"] + counts["unchanged"] == counts["seen"] == counts["new"]
+
+
+def test_a_bad_archive_fails_with_arxivs_own_message(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
+    server.route("/rss/astroph", static("arxiv_rss_feed_error.xml"))
+    settings, engine = setup(tmp_path, server, mode="rss", categories=["astroph"])
+    [report] = fetching.fetch(engine, settings, NOW)
+    assert report.status == "failed", "HTTP 200 with a 'Feed error' channel is not a quiet day"
+    assert report.error and "Bad archive 'astroph'. Valid archive names are: astro-ph" in report.error
+    with engine.connect() as conn:
+        assert store.count_papers(conn) == 0
+
+
+def test_tex_accents_in_the_listing_become_unicode(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
+    server.route("/rss/quant-ph+hep-ph", static("arxiv_rss_tex_names.xml"))
+    settings, engine = setup(tmp_path, server, mode="rss", categories=["quant-ph", "hep-ph"])
+    fetching.fetch(engine, settings, NOW)
+    paper = papers(engine)["2602.24001"]
+    assert paper.authors == ["Dénes Berta", "Václav Vavryčuk", "Przemysław Olbratowski", "Serdar Kadıoğlu"]
+    assert paper.title == "Cramér-Rao Bounds for the Nonlinear Schrödinger Equation on Erdős-Rényi Graphs"
+    assert paper.abstract.startswith(
+        "We derive Cramér-Rao bounds for estimating the potential of a discrete Schrödinger"
+    )
+    assert "$p \\in [0,1]$" in paper.abstract and "$\\mathbb{R}^3$" in paper.abstract, "maths stays as written"
+
+
+def test_affiliations_stay_with_their_author(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
+    server.route("/rss/quant-ph+hep-ph", static("arxiv_rss_tex_names.xml"))
+    settings, engine = setup(tmp_path, server, mode="rss", categories=["quant-ph", "hep-ph"])
+    fetching.fetch(engine, settings, NOW)
+    assert papers(engine)["2602.24002"].authors == ["Tianliang Yan", "Yubao Liu", "Ana Souza"]
+
+
+def test_the_listings_doi_is_kept(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
+    server.route("/rss/quant-ph+hep-ph", static("arxiv_rss_tex_names.xml"))
+    settings, engine = setup(tmp_path, server, mode="rss", categories=["quant-ph", "hep-ph"])
+    fetching.fetch(engine, settings, NOW)
+    stored = papers(engine)
+    assert stored["2602.24003"].doi == "10.1038/s41586-024-07824-z"
+    assert stored["2602.24001"].doi is None
+
+
+def test_an_api_error_sent_with_http_400_shows_arxivs_message(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
+    body = fixture_bytes("arxiv_api_error.xml")
+    server.route("/api/query", lambda seen: Reply(400, body, {"Content-Type": "application/atom+xml"}))
+    settings, engine = setup(tmp_path, server, mode="api")
+    [report] = fetching.fetch(engine, settings, NOW)
+    assert report.status == "failed" and report.error
+    assert "arXiv API error: max_results must be non-negative" in report.error
+    assert "<?xml" not in report.error and "<feed" not in report.error
+    assert len(server.requests) == 1, "a 400 is not retried"
+
+
+def test_old_rdf_listing_drops_updated_items_and_et_al(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
+    server.route("/rss/hep-ex", static("arxiv_rss_rdf_old.xml", "text/xml"))
+    settings, engine = setup(tmp_path, server, mode="rss", categories=["hep-ex"])
+    [report] = fetching.fetch(engine, settings, NOW)
+    assert (report.status, report.counts.new, report.skipped, report.rejected) == ("ok", 2, 1, 0)
+    stored = papers(engine)
+    assert set(stored) == {"2306.00101", "2306.00102"}, "the UPDATED item is a replacement"
+    heavy = stored["2306.00101"]
+    assert heavy.title == "Search for Heavy Neutral Leptons in $W$ Boson Decays"
+    assert heavy.authors == ["ATLAS Collaboration", "G. Aad", "B. Abbott"]
+    assert heavy.abstract.startswith("A search for heavy neutral leptons")
+
+
+def test_old_rdf_listing_can_include_updated_items(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
+    server.route("/rss/hep-ex", static("arxiv_rss_rdf_old.xml", "text/xml"))
+    settings, engine = setup(tmp_path, server, mode="rss", categories=["hep-ex"], include_replacements=True)
+    [report] = fetching.fetch(engine, settings, NOW)
+    assert (report.counts.new, report.skipped) == (3, 0)
+    assert papers(engine)["2305.17201"].arxiv_version == 2
+
+
+def test_check_names_an_arxiv_archive_that_does_not_exist(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
+    setup(tmp_path, server, mode="rss", categories=["cs.LG", "astroph"])
+    result = CliRunner().invoke(app, ["--config", str(tmp_path / "digest.toml"), "check"], env={"COLUMNS": "200"})
+    assert result.exit_code == 1, result.output
+    assert "'astroph' is not an arXiv archive" in result.output and "astro-ph" in result.output
+    assert server.requests == [], "check stays offline"

@@ -237,3 +237,16 @@ def test_conditional_get_walks_unchanged_pages_and_stops_where_it_stopped_before
     assert again.status == "not_modified"
     assert [r.query["p"] for r in server.requests[3:]] == ["0", "1", "2"]
     assert all("if-none-match" in r.headers for r in server.requests[3:])
+
+
+def test_an_escaped_dollar_in_a_title_shows_without_its_backslash(tmp_path: Path, server: LoopbackServer) -> None:  # noqa: F811
+    day = json.loads(fixture_bytes("hf_daily_2026-02-26.json"))[:1]
+    day[0]["paper"]["title"] = "\\$OneMillion-Bench: How Far Are Language Agents from \\$1M of Real Work?"
+    day[0]["paper"]["summary"] = "We price 400 tasks at \\$2,500 each; the maths $x^2$ stays as written."
+    body = json.dumps(day).encode()
+    server.route("/api/daily_papers", lambda seen: Reply(200, body if seen.query["date"] == "2026-02-26" else b"[]"))
+    settings, engine = setup(tmp_path, server, days=1)
+    fetching.fetch(engine, settings, NOW)
+    paper = papers(engine)["2602.23229"]
+    assert paper.title == "$OneMillion-Bench: How Far Are Language Agents from $1M of Real Work?"
+    assert paper.abstract == "We price 400 tasks at $2,500 each; the maths $x^2$ stays as written."

@@ -131,7 +131,7 @@ def _emit(text: str, output: Path | None) -> None:
 
 def _fetch_table(reports: list[fetching.FetchReport]) -> Table:
     table = Table(title="fetch")
-    for col in ("source", "status", "seen", "new", "updated", "unchanged", "rejected", "time"):
+    for col in ("source", "status", "seen", "new", "updated", "unchanged", "skipped", "rejected", "time"):
         table.add_column(col, justify="right" if col not in {"source", "status"} else "left")
     for r in reports:
         status = f"[red]{r.status}[/]" if r.status == "failed" else r.status
@@ -142,6 +142,7 @@ def _fetch_table(reports: list[fetching.FetchReport]) -> Table:
             str(r.counts.new),
             str(r.counts.updated),
             str(r.counts.unchanged),
+            str(r.skipped),
             str(r.rejected),
             f"{r.seconds:.2f}s",
         )

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from digest import health, pipeline, store
+from digest import health, pipeline, sources, store
 from digest.cli._app import app, database_errors, err, fail, load_settings, open_database, out
 
 
@@ -28,6 +28,11 @@ def check(
     out.print(f"  sources: {', '.join(s.name + ' (' + s.type + ')' for s in settings.sources) or 'none'}")
     out.print(f"  subscribers: {len(settings.subscribers)}")
     out.print(f"  transport: {settings.delivery.transport}")
+    found = [f for config in settings.sources if config.enabled for f in sources.findings(config)]
+    for finding in found:
+        out.print(f"  source {finding.source!r}: {finding.message}", highlight=False, markup=False)
+    if any(f.fatal for f in found):
+        fail("a source will fail every fetch: fix the config above", 1)
     if smtp:
         from digest.deliver import check_smtp
 

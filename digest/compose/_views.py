@@ -78,10 +78,12 @@ def short_authors(authors: Sequence[str], keep: int = 3) -> str:
 
 @dataclass(frozen=True, slots=True)
 class MatchView:
-    """One matched interest and where in the paper it was found."""
+    """One matched interest, where in the paper it was found, and whether only some of its words were
+    (`partial`): a reader takes "in the title" literally, so a partial match says "partly"."""
 
     term: str
     fields: tuple[str, ...]
+    partial: bool = False
 
     @property
     def where(self) -> str:
@@ -89,8 +91,13 @@ class MatchView:
         return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
     @property
+    def placed(self) -> str:
+        """`in the title`, or `partly in the title` when only some of the interest's words matched."""
+        return f"{'partly ' if self.partial else ''}in the {self.where}"
+
+    @property
     def quoted(self) -> str:
-        return f'"{self.term}" in the {self.where}'
+        return f'"{self.term}" {self.placed}'
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +220,7 @@ def match_views(matched: tuple[Match, ...]) -> tuple[tuple[str, ...], tuple[Matc
     """The matched terms as shown (single-line) and where each was found; shared by many digests."""
     return (
         tuple(one_line(m.term) for m in matched),
-        tuple(MatchView(one_line(m.term), tuple(m.fields)) for m in matched),
+        tuple(MatchView(one_line(m.term), tuple(m.fields), m.partial) for m in matched),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from digest.config import (
     ArxivSourceConfig,
     FileSourceConfig,
@@ -10,6 +12,16 @@ from digest.config import (
     SourceConfig,
 )
 from digest.sources.base import Rejection, Source, SourceError, SourceResult
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """What `digest check` says about one source without fetching it: a problem that will fail every fetch
+    (`fatal`), or advice."""
+
+    source: str
+    message: str
+    fatal: bool
 
 
 def build_source(config: SourceConfig) -> Source:
@@ -33,4 +45,21 @@ def build_source(config: SourceConfig) -> Source:
     raise TypeError(f"unknown source config {type(config).__name__}")
 
 
-__all__ = ["Rejection", "Source", "SourceError", "SourceResult", "build_source"]
+def findings(config: SourceConfig) -> list[Finding]:
+    """What is wrong with, or could be better in, one `[[sources]]` entry, judged offline: an arXiv category
+    whose archive does not exist (arXiv answers it with an empty "Feed error" listing), a plain feed pointed
+    at arXiv."""
+    if isinstance(config, ArxivSourceConfig):
+        from digest.sources.arxiv import category_problem
+
+        problems = (category_problem(c) for c in config.categories)
+        return [Finding(config.name, p, fatal=True) for p in problems if p]
+    if isinstance(config, RssSourceConfig):
+        from digest.sources.rss import config_hint
+
+        hint = config_hint(config)
+        return [Finding(config.name, hint, fatal=False)] if hint else []
+    return []
+
+
+__all__ = ["Finding", "Rejection", "Source", "SourceError", "SourceResult", "build_source", "findings"]

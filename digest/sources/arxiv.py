@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import difflib
 import logging
 import re
 from typing import Any
@@ -16,13 +17,15 @@ from digest.sources.base import FetchContext, RecordError, Rejection, SourceErro
 from digest.sources.feeds import (
     FEED_ACCEPT,
     entry_authors,
+    entry_doi,
     entry_summary,
     entry_time,
     parse_feed,
     strip_html,
 )
 from digest.sources.hf_daily import MAX_ABSTRACT, MAX_TITLE
-from digest.sources.http import HttpFetcher, HttpPolicy, check_http_url, redacted_url
+from digest.sources.http import Fetched, HttpFetcher, HttpPolicy, check_http_url, redacted_url
+from digest.sources.text import plain
 
 API_BASE = "https://export.arxiv.org"
 RSS_BASE = "https://rss.arxiv.org"
@@ -31,7 +34,16 @@ KEEP_ANNOUNCE = {"new", "cross"}
 EMPTY_PAGE_RETRIES = 2
 _CATEGORY = re.compile(r"^[A-Za-z][A-Za-z\-]*(?:\.[A-Za-z\-]+)?$")
 _RSS_PREFIX = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*[\w\-]+\s*(?:Abstract:\s*)?", re.IGNORECASE)
-_TITLE_SUFFIX = re.compile(r"\s*\(arXiv:[^)]*\)\s*$", re.IGNORECASE)
+# The pre-2024 RDF listing has no <arxiv:announce_type>: its titles end `. (arXiv:ID vN [cat] UPDATED)`.
+_TITLE_SUFFIX = re.compile(r"\.?\s*\(arXiv:[^)]*?(?:\s+(?P<kind>UPDATED|CROSS LISTED))?\s*\)\s*$", re.IGNORECASE)
+_OLD_KINDS = {"updated": "replace", "cross listed": "cross"}
+# Archives as of 2026 (rss.arxiv.org answers "Bad archive" for any other); `digest check` names a typo.
+ARCHIVES = frozenset(
+    [
+        *("astro-ph", "cond-mat", "cs", "econ", "eess", "gr-qc", "hep-ex", "hep-lat", "hep-ph", "hep-th", "math"),
+        *("math-ph", "nlin", "nucl-ex", "nucl-th", "physics", "q-bio", "q-fin", "quant-ph", "stat"),
+    ]
+)
 
 log = logging.getLogger("digest.sources.arxiv")
 
@@ -50,7 +62,7 @@ def parse_api_entry(entry: Any, source: str) -> PaperRecord:
     arxiv = parse_arxiv_id(clean_text(entry.get("id")))
     if arxiv is None:
         raise RecordError(f"<id> {clean_text(entry.get('id'), limit=80)!r} is not an arXiv abs URL")
-    title = clean_text(entry.get("title"), limit=MAX_TITLE)
+    title = plain(entry.get("title"), limit=MAX_TITLE, markup=False)
     if not title:
         raise RecordError(f"{arxiv.id}: no title")
     return PaperRecord(
@@ -59,35 +71,81 @@ def parse_api_entry(entry: Any, source: str) -> PaperRecord:
         abstract=entry_summary(entry, limit=MAX_ABSTRACT),
         authors=entry_authors(entry),
         arxiv_id=_versioned(arxiv),
-        doi=clean_text(entry.get("arxiv_doi"), limit=256) or None,
+        doi=entry_doi(entry),
         url=abs_url(arxiv),
         published_at=entry_time(entry, "published", "updated"),
         external_id=_versioned(arxiv),
     )
 
 
+def announce_type(entry: Any) -> str:
+    """`new`, `cross`, `replace` or `replace-cross`: the listing's `<arxiv:announce_type>`, or what the old RDF
+    listing's title suffix says (`UPDATED`, `CROSS LISTED`)."""
+    announced = clean_text(entry.get("arxiv_announce_type")).lower()
+    if announced:
+        return announced
+    suffix = _TITLE_SUFFIX.search(clean_text(entry.get("title")))
+    kind = (suffix.group("kind") or "").lower() if suffix else ""
+    return _OLD_KINDS.get(" ".join(kind.split()), "new")
+
+
+def is_listing_item(entry: Any) -> bool:
+    """True for an rss.arxiv.org item, old or new (however it was configured): it has an announce type, an
+    `arXiv:ID Announce Type:` description, or an `(arXiv:ID …)` title suffix on an arXiv link."""
+    if entry.get("arxiv_announce_type") or _RSS_PREFIX.match(clean_text(entry.get("summary"))):
+        return True
+    link = clean_text(entry.get("link")) or clean_text(entry.get("id"))
+    return bool(_TITLE_SUFFIX.search(clean_text(entry.get("title")))) and parse_arxiv_id(link) is not None
+
+
 def parse_rss_entry(entry: Any, source: str) -> PaperRecord:
-    """One rss.arxiv.org `<item>`: guid `oai:arXiv.org:ID vN`, one comma-joined `<dc:creator>`, and a
-    description that starts `arXiv:ID Announce Type: … Abstract: …`."""
-    arxiv = parse_arxiv_id(clean_text(entry.get("id"))) or parse_arxiv_id(clean_text(entry.get("link")))
-    if arxiv is None:
+    """One rss.arxiv.org `<item>`: guid `oai:arXiv.org:ID vN`, one comma-joined `<dc:creator>` in TeX (with
+    affiliations in parentheses), a description that starts `arXiv:ID Announce Type: … Abstract: …`, and
+    `<arxiv:DOI>` once published. The old RDF listing's `Title. (arXiv:ID [cat])` and HTML creators too."""
+    raw_title = clean_text(entry.get("title"))
+    suffix = _TITLE_SUFFIX.search(raw_title)
+    found = [parse_arxiv_id(clean_text(entry.get("id"))), parse_arxiv_id(suffix.group() if suffix else None)]
+    found.append(parse_arxiv_id(clean_text(entry.get("link"))))
+    known = [a for a in found if a is not None]
+    if not known:
         raise RecordError(f"guid {clean_text(entry.get('id'), limit=80)!r} holds no arXiv id")
-    title = _TITLE_SUFFIX.sub("", clean_text(entry.get("title"), limit=MAX_TITLE))
+    arxiv = next((a for a in known if a.version and a.id == known[0].id), known[0])
+    title = plain(_TITLE_SUFFIX.sub("", raw_title), limit=MAX_TITLE, markup=False)
     if not title:
         raise RecordError(f"{arxiv.id}: no title")
     abstract = _RSS_PREFIX.sub("", strip_html(entry.get("summary"), limit=MAX_ABSTRACT))
-    creators = strip_html(entry.get("author"), limit=20_000)
-    authors = tuple(a for a in (clean_text(part, limit=300) for part in creators.split(",")) if a)[:500]
     return PaperRecord(
         source=source,
         title=title,
         abstract=abstract,
-        authors=authors or entry_authors(entry),
+        authors=entry_authors(entry),
         arxiv_id=_versioned(arxiv),
+        doi=entry_doi(entry),
         url=abs_url(arxiv),
         published_at=entry_time(entry, "published", "updated"),
         external_id=_versioned(arxiv),
     )
+
+
+def category_problem(category: str) -> str | None:
+    """Why `category` cannot be an arXiv category (`astroph`: not an archive, did you mean astro-ph?), or None."""
+    if not _CATEGORY.match(category):
+        return f"{category!r} is not an arXiv category like cs.LG"
+    archive = category.split(".")[0]
+    if archive in ARCHIVES:
+        return None
+    close = difflib.get_close_matches(archive.lower(), sorted(ARCHIVES), n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]}?)" if close else f" (archives: {', '.join(sorted(ARCHIVES))})"
+    return f"{category!r} is not an arXiv archive{hint}"
+
+
+def listing_error(parsed: Any) -> str | None:
+    """rss.arxiv.org's answer to a bad query (HTTP 200, a channel titled `Feed error for query: …` and no
+    items): its description, which names the problem (`Bad archive 'astroph'. Valid archive names are: …`)."""
+    title = clean_text(parsed.feed.get("title"))
+    if not title.lower().startswith("feed error"):
+        return None
+    return clean_text(parsed.feed.get("description") or parsed.feed.get("subtitle"), limit=500) or title
 
 
 def api_error(parsed: Any) -> str | None:
@@ -98,6 +156,15 @@ def api_error(parsed: Any) -> str | None:
     return None
 
 
+def explain_api_refusal(fetched: Fetched) -> str | None:
+    """The API's own message in a refused answer (HTTP 400 with an Atom error entry), if it holds one."""
+    try:
+        error = api_error(parse_feed(fetched))
+    except SourceError:
+        return None
+    return f"arXiv API error: {error}" if error else None
+
+
 class ArxivSource:
     """arXiv in `api` mode (search_query by categories, newest first, paged) or `rss` mode (daily listing)."""
 
@@ -106,6 +173,8 @@ class ArxivSource:
         self.name = config.name
 
     def _categories(self) -> list[str]:
+        """The configured categories; a malformed one fails before any request (an unknown archive is left for
+        arXiv to name, so a new archive works the day arXiv opens it)."""
         for category in self.config.categories:
             if not _CATEGORY.match(category):
                 raise SourceError(f"source {self.name!r}: {category!r} is not an arXiv category like cs.LG")
@@ -144,12 +213,14 @@ class ArxivSource:
         if fetched.not_modified:
             return SourceResult(not_modified=True)
         parsed = await asyncio.to_thread(parse_feed, fetched)
+        refused = listing_error(parsed)
+        if refused:
+            raise SourceError(f"{redacted_url(fetched.url)}: arXiv answered with an error: {refused}")
         result = SourceResult()
         keep = KEEP_ANNOUNCE | ({"replace", "replace-cross"} if self.config.include_replacements else set())
         seen: set[str] = set()
         for index, entry in enumerate(parsed.entries):
-            announce = clean_text(entry.get("arxiv_announce_type")).lower() or "new"
-            if announce not in keep:
+            if announce_type(entry) not in keep:
                 result.skipped += 1
                 continue
             try:
@@ -181,7 +252,7 @@ class ArxivSource:
                 "start": start,
                 "max_results": size,
             }
-            fetched = await http.get(f"{base}/api/query", params, accept=FEED_ACCEPT)
+            fetched = await http.get(f"{base}/api/query", params, accept=FEED_ACCEPT, explain=explain_api_refusal)
             if fetched.not_modified:
                 break
             result.not_modified = False
@@ -228,4 +299,13 @@ def _int(value: Any) -> int | None:
         return None
 
 
-__all__ = ["ArxivSource", "api_error", "parse_api_entry", "parse_rss_entry"]
+__all__ = [
+    "ArxivSource",
+    "announce_type",
+    "api_error",
+    "category_problem",
+    "is_listing_item",
+    "listing_error",
+    "parse_api_entry",
+    "parse_rss_entry",
+]

@@ -1,4 +1,4 @@
-"""RSS 2.0 / Atom bodies read with feedparser, and the small field helpers the feed sources share."""
+"""RSS 2.0 / RSS 1.0 (RDF) / Atom bodies read with feedparser, and the small field helpers the feed sources share."""
 
 from __future__ import annotations
 
@@ -14,10 +14,16 @@ import feedparser
 
 from digest.sources.base import SourceError, clean_text
 from digest.sources.http import Fetched, describe_body, redacted_url
+from digest.sources.text import author_list, find_doi, plain
 
 FEED_ACCEPT = "application/atom+xml, application/rss+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.1"
-_TAG = re.compile(r"<[^>]+>")
-_BLOCK = re.compile(r"</?(?:p|br|div|li|ul|ol|h\d|blockquote|tr|td)\b[^>]*>", re.IGNORECASE)
+# feedparser keeps one value per element name: the last <dc:identifier> (HighWire's second one is
+# `hwp:resource-id:…`, not the DOI) and the first of <title> / <dc:title> (MDPI's <title> carries a
+# "Fluids, Vol. 9, Pages 120:" prefix its <dc:title> has not). These are read from the body itself.
+_ITEM = re.compile(r"<(item|entry)\b[^>]*>(.*?)</\1\s*>", re.DOTALL)
+_DC_IDENTIFIER = re.compile(r"<dc:identifier\b[^>]*>(.*?)</dc:identifier\s*>", re.DOTALL)
+_DC_TITLE = re.compile(r"<dc:title\b[^>]*>(.*?)</dc:title\s*>", re.DOTALL)
+_CDATA = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.DOTALL)
 
 
 def parse_feed(fetched: Fetched) -> Any:
@@ -27,7 +33,7 @@ def parse_feed(fetched: Fetched) -> Any:
     """
     parsed = feedparser.parse(
         io.BytesIO(fetched.content),
-        response_headers={"content-type": fetched.content_type or "application/xml"},
+        response_headers={"content-type": fetched.content_type_header or fetched.content_type or "application/xml"},
         sanitize_html=False,
         resolve_relative_uris=False,
     )
@@ -38,15 +44,33 @@ def parse_feed(fetched: Fetched) -> Any:
             f"{redacted_url(fetched.url)}: expected an RSS or Atom feed, got "
             f"{describe_body(fetched.content, fetched.content_type)}{why}"
         )
+    if b"<dc:identifier" in fetched.content or b"<dc:title" in fetched.content:
+        _add_dc_elements(fetched.content, parsed)
     return parsed
 
 
+def _element_text(raw: str) -> str:
+    return html.unescape(_CDATA.sub(lambda m: m.group(1), raw)).strip()
+
+
+def _add_dc_elements(content: bytes, parsed: Any) -> None:
+    """Give each entry every `<dc:identifier>` (`dc_identifiers`) and its `<dc:title>` (`dc_title`), read from
+    the body, when the body's items line up one to one with feedparser's entries."""
+    text = content.decode(parsed.get("encoding") or "utf-8", "replace")
+    items = _ITEM.findall(text)
+    if len(items) != len(parsed.entries):
+        return
+    for entry, (_tag, body) in zip(parsed.entries, items, strict=True):
+        entry["dc_identifiers"] = [_element_text(v) for v in _DC_IDENTIFIER.findall(body)]
+        title = _DC_TITLE.search(body)
+        if title:
+            entry["dc_title"] = _element_text(title.group(1))
+
+
 def strip_html(value: Any, *, limit: int | None = None) -> str:
-    """Plain text from a possibly-HTML fragment: tags dropped, entities decoded, white space collapsed."""
-    if not isinstance(value, str):
-        return ""
-    text = _TAG.sub(" ", _BLOCK.sub(" ", value))
-    return clean_text(html.unescape(text), limit=limit)
+    """Plain text from a possibly-HTML fragment: tags dropped (inline ones without a space), entities decoded,
+    TeX accents as Unicode, white space collapsed."""
+    return plain(value, limit=limit)
 
 
 def http_link(value: Any) -> str | None:
@@ -70,17 +94,28 @@ def entry_time(entry: Any, *names: str) -> dt.datetime | None:
 
 
 def entry_authors(entry: Any, *, limit: int = 500) -> tuple[str, ...]:
-    """Author names from `<author>`/`<dc:creator>` elements, in order, without blanks or duplicates."""
-    names: list[str] = []
-    for author in entry.get("authors") or []:
-        name = strip_html(author.get("name") if isinstance(author, dict) else author, limit=300)
-        if name and name not in names:
-            names.append(name)
-    if not names:
-        single = strip_html(entry.get("author"), limit=300)
-        if single:
-            names.append(single)
-    return tuple(names[:limit])
+    """Author names from `<author>`/`<dc:creator>` elements, in order, without blanks or duplicates: one element
+    may list many people (arXiv, bioRxiv, Atypon), several elements are one person each."""
+    values = [a.get("name") if isinstance(a, dict) else a for a in entry.get("authors") or []]
+    names = author_list(values, limit=limit)
+    return names or author_list([entry.get("author")], limit=limit)
+
+
+def entry_doi(entry: Any, *more: Any) -> str | None:
+    """The entry's DOI from wherever the feed put it: `<arxiv:DOI>`, `<prism:doi>`, any `<dc:identifier>`
+    (`info:doi/…`, `doi:…`), then `more` (its guid and link, say)."""
+    identifiers = entry.get("dc_identifiers") or [entry.get("dc_identifier")]
+    return find_doi(entry.get("arxiv_doi"), entry.get("prism_doi"), *identifiers, *more)
+
+
+def entry_title(entry: Any, *, limit: int) -> str:
+    """The entry's title as plain text; its `<dc:title>` when `<title>` only adds a prefix to it (MDPI's
+    "Fluids, Vol. 9, Pages 120: …")."""
+    title = strip_html(entry.get("title"), limit=limit)
+    dc_title = strip_html(entry.get("dc_title"), limit=limit)
+    if dc_title and title != dc_title and title.endswith(dc_title):
+        return dc_title
+    return title or dc_title
 
 
 def entry_summary(entry: Any, *, limit: int) -> str:

@@ -10,6 +10,7 @@ from digest.config import FileSourceConfig
 from digest.models import PaperRecord
 from digest.sources.base import FetchContext, RecordError, Rejection, SourceError, SourceResult, clean_text
 from digest.sources.hf_daily import MAX_ABSTRACT, MAX_TITLE, parse_hf_item
+from digest.sources.text import plain
 
 _HEADER_LINES = {
     "new",
@@ -25,7 +26,7 @@ _ABSTRACT_MIN = 150
 
 def parse_page_dump(text: str, source: str) -> SourceResult:
     """A saved papers page: header lines, then title / abstract line pairs (blank lines allowed)."""
-    lines = [clean_text(line) for line in text.splitlines()]
+    lines = [plain(line, markup=False) for line in text.splitlines()]
     lines = [line for line in lines if line]
     start = 0
     while start < len(lines) and (lines[start].casefold() in _HEADER_LINES or _DATE_LINE.match(lines[start])):

@@ -22,6 +22,7 @@ from digest.sources.base import (
     parse_datetime,
 )
 from digest.sources.http import Fetched, HttpFetcher, HttpPolicy, check_http_url, describe_body, redacted_url
+from digest.sources.text import plain
 
 MAX_TITLE = 1_000
 MAX_ABSTRACT = 20_000
@@ -62,10 +63,12 @@ def parse_hf_item(item: Any, source: str, base_url: str = HF_BASE) -> PaperRecor
         paper = item
     if not isinstance(paper, Mapping):
         raise RecordError("'paper' is not an object")
-    title = clean_text(paper.get("title") or item.get("title"), limit=MAX_TITLE)
+    title = plain(paper.get("title") or item.get("title"), limit=MAX_TITLE, markup=False)
     if not title:
         raise RecordError("no title")
-    abstract = clean_text(paper.get("summary") or item.get("summary") or paper.get("abstract"), limit=MAX_ABSTRACT)
+    abstract = plain(
+        paper.get("summary") or item.get("summary") or paper.get("abstract"), limit=MAX_ABSTRACT, markup=False
+    )
     authors_raw = paper.get("authors") or []
     authors: list[str] = []
     if isinstance(authors_raw, list):
@@ -73,9 +76,9 @@ def parse_hf_item(item: Any, source: str, base_url: str = HF_BASE) -> PaperRecor
             if isinstance(author, Mapping):
                 if author.get("hidden") is True:
                     continue
-                name = _str(author.get("name"), 300)
+                name = plain(author.get("name"), limit=300, markup=False)
             else:
-                name = _str(author, 300)
+                name = plain(author, limit=300, markup=False)
             if name:
                 authors.append(name)
     paper_id = paper.get("id")

@@ -56,13 +56,15 @@ class HttpPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """One answered GET: the final URL, status, body and media type (`not_modified` for a 304)."""
+    """One answered GET: the final URL, status, body and media type (`not_modified` for a 304), and the whole
+    Content-Type header, whose charset a parser needs when the body does not name its encoding."""
 
     url: str
     status: int
     content: bytes
     content_type: str
     not_modified: bool = False
+    content_type_header: str = ""
 
 
 def backoff_delay(retry: int, base: float, cap: float, rand: Callable[[], float] = random.random) -> float:
@@ -180,8 +182,13 @@ class HttpFetcher:
         *,
         accept: str = "*/*",
         conditional: bool = True,
+        explain: Callable[[Fetched], str | None] | None = None,
     ) -> Fetched:
-        """GET `url`, retrying transient failures within the budget; a SourceError says why it gave up."""
+        """GET `url`, retrying transient failures within the budget; a SourceError says why it gave up.
+
+        `explain` reads a refused answer's body for the service's own message (arXiv's Atom error entry)
+        to show instead of a raw snippet of it.
+        """
         try:
             full = full_url(url, params)
             httpx.URL(full)
@@ -220,11 +227,12 @@ class HttpFetcher:
                 status = response.status_code
                 if status == 304 and (etag or modified):
                     return Fetched(str(response.url), status, b"", "", not_modified=True)
+                header = response.headers.get("content-type", "")
+                answer = Fetched(str(response.url), status, body, header.split(";")[0].strip().lower(), False, header)
                 if 200 <= status < 300:
                     self._remember(full, response.headers)
-                    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-                    return Fetched(str(response.url), status, body, content_type)
-                detail = describe_body(body, response.headers.get("content-type", "").lower())
+                    return answer
+                detail = (explain(answer) if explain else None) or describe_body(body, header.lower())
                 problem = f"HTTP {status} {response.reason_phrase}: {detail}".strip()
                 if status != 429 and status < 500:
                     raise SourceError(f"{shown}: {problem}")

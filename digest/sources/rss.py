@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import urlsplit
 
 from digest.config import RssSourceConfig
-from digest.identity import normalize_doi, parse_arxiv_id
+from digest.identity import parse_arxiv_id
 from digest.models import PaperRecord
+from digest.sources.arxiv import is_listing_item, parse_rss_entry
 from digest.sources.base import FetchContext, RecordError, Rejection, SourceResult, clean_text
 from digest.sources.feeds import (
     FEED_ACCEPT,
     entry_authors,
+    entry_doi,
     entry_summary,
     entry_time,
+    entry_title,
     http_link,
     parse_feed,
-    strip_html,
 )
 from digest.sources.hf_daily import MAX_ABSTRACT, MAX_TITLE
 from digest.sources.http import HttpFetcher, HttpPolicy, check_http_url
+
+ARXIV_HOSTS = {"arxiv.org", "rss.arxiv.org", "export.arxiv.org", "www.arxiv.org"}
 
 
 def feed_url(config: RssSourceConfig) -> str:
@@ -30,26 +35,33 @@ def feed_url(config: RssSourceConfig) -> str:
     return check_http_url(url, f"source {config.name!r}: url")
 
 
+def config_hint(config: RssSourceConfig) -> str | None:
+    """Advice for `digest check` when a plain feed points at arXiv, whose own source reads it better."""
+    try:
+        host = (urlsplit(config.url.strip()).hostname or "").lower()
+    except ValueError:
+        return None
+    return 'use type = "arxiv" for rss.arxiv.org' if host in ARXIV_HOSTS else None
+
+
 def parse_entry(entry: Any, source: str) -> PaperRecord:
-    """One `<item>` / `<entry>` as a PaperRecord; arXiv ids and DOIs are picked up when the feed carries them."""
-    title = strip_html(entry.get("title"), limit=MAX_TITLE)
+    """One `<item>` / `<entry>` as a PaperRecord; arXiv ids and DOIs are picked up when the feed carries them,
+    and an rss.arxiv.org item is read as the arXiv source reads it."""
+    if is_listing_item(entry):
+        return parse_rss_entry(entry, source)
+    title = entry_title(entry, limit=MAX_TITLE)
     if not title:
         raise RecordError("no title")
     guid = clean_text(entry.get("id"), limit=2_000) or None
     link = http_link(entry.get("link"))
     arxiv = parse_arxiv_id(guid) or parse_arxiv_id(link)
-    doi = None
-    for candidate in (entry.get("prism_doi"), entry.get("dc_identifier"), guid, link):
-        doi = normalize_doi(clean_text(candidate)) if isinstance(candidate, str) else None
-        if doi:
-            break
     return PaperRecord(
         source=source,
         title=title,
         abstract=entry_summary(entry, limit=MAX_ABSTRACT),
         authors=entry_authors(entry),
         arxiv_id=(f"{arxiv.id}v{arxiv.version}" if arxiv.version else arxiv.id) if arxiv else None,
-        doi=doi,
+        doi=entry_doi(entry, guid, link),
         url=link,
         published_at=entry_time(entry, "published", "updated", "created"),
         external_id=guid or link,
@@ -81,4 +93,4 @@ class RssSource:
         return result
 
 
-__all__ = ["RssSource", "feed_url", "parse_entry"]
+__all__ = ["RssSource", "config_hint", "feed_url", "parse_entry"]

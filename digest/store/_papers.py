@@ -11,7 +11,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlmodel import SQLModel
 
 from digest.identity import key_strength, keys_for
-from digest.merge import Cluster, apply_record, cluster_records, facts_changed, merge_states, new_state
+from digest.merge import Cluster, Ids, apply_record, cluster_records, facts_changed, merge_states, new_state
 from digest.models import Paper, PaperRecord, Sighting
 from digest.store._sql import batched, bind, feedback_t, key_t, paper_t, select_in, sighting_t
 
@@ -45,7 +45,10 @@ def upsert_records(
 def _upsert_chunk(conn: Connection, records: list[PaperRecord], now: dt.datetime, counts: UpsertCounts) -> None:
     """One batch: look every key up at once, cluster, then write with one statement per kind of change."""
     rec_keys = [keys_for(r) for r in records]
-    rec_arxiv = [k[0].removeprefix("arxiv:") if k[0].startswith("arxiv:") else None for k in rec_keys]
+    rec_ids = [
+        Ids.of(k[0].removeprefix("arxiv:") if k[0].startswith("arxiv:") else None, r.doi, r.url)
+        for k, r in zip(rec_keys, records, strict=True)
+    ]
     wanted = {k for keys in rec_keys for k in keys}
     owner: dict[str, int] = {
         key: pid for key, pid in select_in(conn, key_t.c.key, wanted, key_t.c.key, key_t.c.paper_id, size=_KEY_CHUNK)
@@ -54,7 +57,8 @@ def _upsert_chunk(conn: Connection, records: list[PaperRecord], now: dt.datetime
         row.id: dict(row._mapping)
         for row in select_in(conn, paper_t.c.id, owner.values(), *paper_t.columns, size=_KEY_CHUNK)
     }
-    clusters = cluster_records(rec_keys, rec_arxiv, owner, {pid: s["arxiv_id"] for pid, s in stored.items()})
+    paper_ids = {pid: Ids.of(s["arxiv_id"], s["doi"], s["url"]) for pid, s in stored.items()}
+    clusters = cluster_records(rec_keys, rec_ids, owner, paper_ids)
 
     new_states: list[dict[str, Any]] = []
     new_clusters: list[Cluster] = []

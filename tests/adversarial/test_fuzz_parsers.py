@@ -221,6 +221,148 @@ def test_feed_parser_on_junk_bytes(body: bytes) -> None:
     _feed_records(body)
 
 
+# ---------------------------------------------------------------- names, TeX, markup (sources.text)
+
+TEX_PIECES = [
+    "\\'e",
+    '\\"o',
+    "\\v{c}",
+    "{\\l}",
+    "\\u{g}",
+    "{\\i}",
+    "\\c c",
+    "\\c",
+    "\\ss",
+    "\\$",
+    "\\%",
+    "\\&",
+    "\\textit{",
+    "{\\em ",
+    "\\alpha",
+    "\\cite{x}",
+    "\\",
+    "\\\\",
+    "$",
+    "$$",
+    "\\(",
+    "\\)",
+    "\\[",
+    "{",
+    "}",
+    "\\'",
+    "\\H",
+    "~",
+    " ",
+    "a",
+    "Z",
+    "é",
+    "\x00",
+    "\ud800",
+]
+NAME_PIECES = [
+    "Ana Souza",
+    "Kukla",
+    "D.",
+    "J.-P.",
+    "JP",
+    ",",
+    ", ",
+    ";",
+    " and ",
+    " & ",
+    "(",
+    ")",
+    "[",
+    "]",
+    "et al.",
+    "(909 additional authors not shown)",
+    "others",
+    "van der Berg",
+    "University of Birmingham, UK",
+    " ",
+    "",
+]
+MARKUP_PIECES = [
+    "<sub>",
+    "</sub>",
+    "<sup>",
+    "</sup>",
+    "2",
+    "+",
+    "<p>",
+    "</p>",
+    "<br/>",
+    "<i>",
+    "</i>",
+    "<a href='x'>",
+    "</a>",
+    "<!-- c -->",
+    "<",
+    ">",
+    "&amp;",
+    "&lt;",
+    "&#x2;",
+    "CO",
+    " ",
+    "<sub><sup>",
+    "<td>",
+    "x < y",
+]
+
+
+def _joined(pieces: list[str], alphabet: st.SearchStrategy[str] = xml_text) -> st.SearchStrategy[str]:
+    return st.lists(st.sampled_from(pieces) | alphabet, max_size=12).map("".join)
+
+
+@fuzz
+@given(_joined(TEX_PIECES, st.text(max_size=4)))
+def test_tex_to_unicode(text: str) -> None:
+    from digest.sources.text import tex_to_unicode
+
+    out = tex_to_unicode(text)
+    assert out.count("\\") <= text.count("\\"), "conversion never adds a backslash"
+    if "\\" not in text:
+        assert out == text
+
+
+@fuzz
+@given(_joined(NAME_PIECES + TEX_PIECES, st.text(max_size=6)), st.booleans())
+def test_author_names(text: str, one_person: bool) -> None:
+    from digest.sources.text import MAX_NAME, author_list, split_names
+
+    for name in split_names(text, one_person=one_person):
+        assert name and name == name.strip() and len(name) <= MAX_NAME and "\x00" not in name
+    names = author_list([text, text[::-1]], limit=3)
+    assert len(names) <= 3 and len(set(names)) == len(names)
+
+
+@fuzz
+@given(_joined(MARKUP_PIECES + TEX_PIECES, st.text(max_size=6)))
+def test_markup_to_plain_text(text: str) -> None:
+    from digest.sources.text import plain
+
+    out = plain(text, limit=200)
+    assert len(out) <= 200 and "\x00" not in out and "\n" not in out and out == out.strip()
+    if "&" not in text:
+        assert "<sub>" not in out and "<p>" not in out
+
+
+@fuzz
+@given(xml_text, _joined(NAME_PIECES + TEX_PIECES), xml_text, xml_text, ids)
+def test_rdf_parser_with_dc_elements(title: str, creator: str, identifier: str, dc_title: str, about: str) -> None:
+    from xml.sax.saxutils import escape, quoteattr
+
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+        'xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel rdf:about="c">'
+        f"<title>c</title></channel><item rdf:about={quoteattr(about)}><title>{escape(title)}</title>"
+        f"<link>{escape(about)}</link><dc:creator>{escape(creator)}</dc:creator>"
+        f"<dc:identifier>info:doi/{escape(identifier)}</dc:identifier><dc:identifier>{escape(identifier)}</dc:identifier>"
+        f"<dc:title>{escape(dc_title)}</dc:title></item></rdf:RDF>"
+    ).encode("utf-8", "surrogatepass")
+    _feed_records(body)
+
+
 def test_counts_that_are_not_finite_or_too_big() -> None:
     for value, expected in [(float("inf"), 0), (float("nan"), 0), (-5, 0), (10**30, 2**31 - 1), (7.9, 7)]:
         record = parse_hf_item({"paper": {"title": "T", "upvotes": value}, "numComments": value}, "f")
