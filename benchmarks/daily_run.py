@@ -18,6 +18,7 @@ import contextlib
 import datetime as dt
 import json
 import multiprocessing
+import random
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -168,6 +169,10 @@ def run_day(
     started = time.perf_counter()
     fetched = fetching.fetch(engine, settings, now)
     report("fetch", sum(r.counts.seen for r in fetched), time.perf_counter() - started, **day)
+    if args.feedback_share:
+        started = time.perf_counter()
+        readers, labels = give_feedback(engine, settings, now, args.feedback_share, day.get("day", 1))
+        report("feedback", labels, time.perf_counter() - started, **day, readers=readers)
 
     started = time.perf_counter()
     workers = default_workers(len(settings.subscribers)) if args.workers is None else args.workers
@@ -206,6 +211,20 @@ def run_day(
     return built
 
 
+def give_feedback(engine: Engine, settings: Settings, now: dt.datetime, share: float, day: int) -> tuple[int, int]:
+    """A `share` of subscribers rate 5 of the day's papers (3 more, 2 less), as their "more/less like this"
+    clicks would: every one of their models is stale, so the day's compose retrains them all (the worst case).
+    Returns (readers, labels)."""
+    rng = random.Random(day)
+    with engine.begin() as conn:
+        pool = [p.id for p in store.papers_seen_since(conn, now - dt.timedelta(hours=12)) if p.id is not None]
+        readers = [s for s in settings.subscribers if rng.random() < share]
+        for sub in readers:
+            for n, paper_id in enumerate(rng.sample(pool, min(5, len(pool)))):
+                store.record_feedback(conn, sub.email, paper_id, 1 if n < 3 else -1, now, "bench")
+    return len(readers), 5 * len(readers)
+
+
 def main() -> None:
     limit_arenas()  # as `digest` does at process start
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -219,6 +238,12 @@ def main() -> None:
     parser.add_argument("--no-web", action="store_true", help="no [web] base_url: digests without web links")
     parser.add_argument("--keep-message-days", type=int, default=30, help="[delivery] keep_message_days")
     parser.add_argument("--keep", type=Path, help="build the world in this folder and keep it")
+    parser.add_argument(
+        "--feedback-share",
+        type=float,
+        default=0.0,
+        help="share of subscribers who rate 5 new papers each day before compose (their models all rebuilt)",
+    )
     args = parser.parse_args()
     if args.days < 1:
         parser.error("--days must be at least 1")
