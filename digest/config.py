@@ -206,6 +206,7 @@ class RankingConfig(_Strict):
     recency_weight: float = Field(default=0.05, ge=0)
     recency_half_life_hours: float = Field(default=72.0, ge=0)
     idf_window_days: int = Field(default=30, ge=1, le=3650)
+    learn: bool = True  # use readers' feedback and libraries to rank (per subscriber too)
 
 
 class _SourceBase(_Strict):
@@ -283,6 +284,8 @@ class SubscriberConfig:
     synonyms: bool = True
     send_empty: bool | None = None
     authors: list[str] = Field(default_factory=list)
+    library: Path | None = None
+    learn: bool | None = None
     min_relevance: float = Field(default=0.0, ge=0.0, le=1.0)
     trending: int | None = Field(default=None, ge=0, le=20)
 
@@ -376,6 +379,10 @@ class Settings(BaseSettings):
             if sub.email.casefold() == email.strip().casefold():
                 return sub
         raise ConfigError(f"no subscriber {email!r} in {self.config_path or 'the config'}")
+
+    def learns(self, sub: SubscriberConfig) -> bool:
+        """Whether the reader's feedback and library shape their ranking: their `learn`, else `[ranking] learn`."""
+        return self.ranking.learn if sub.learn is None else sub.learn
 
     def trending_for(self, sub: SubscriberConfig) -> int:
         """How many trending papers the reader's digest adds: their own setting, else `[delivery] trending`."""
@@ -484,7 +491,9 @@ def parse_config(text: str, path: Path) -> Settings:
         settings = Settings(**data, config_path=path)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, data, path, text)) from None
-    return _resolve_paths(settings, path.parent)
+    resolved = _resolve_paths(settings, path.parent)
+    _check_libraries(resolved)
+    return resolved
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Settings:
@@ -509,4 +518,19 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     for source in settings.sources:
         if isinstance(source, FileSourceConfig):
             source.path = (base / source.path).resolve()
+    for sub in settings.subscribers:
+        if sub.library is not None:
+            sub.library = (base / sub.library).resolve()
     return settings
+
+
+def _check_libraries(settings: Settings) -> None:
+    """Read every subscriber's library once now, so a broken export is named (file and line) at load time."""
+    from digest.library import LibraryError, read_library
+
+    for sub in settings.subscribers:
+        if sub.library is not None:
+            try:
+                read_library(sub.library)
+            except LibraryError as exc:
+                raise ConfigError(f"{exc} (the library of {sub.email})") from None

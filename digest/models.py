@@ -216,3 +216,15 @@ class Feedback(SQLModel, table=True):
     value: int
     created_at: dt.datetime
     via: str = Field(default="web", max_length=16)
+
+
+class ReaderModelRow(SQLModel, table=True):
+    """A reader's learnt model (`digest.learning.ReaderModel`, zlib-compressed JSON) and the fingerprint of
+    what it was trained on: rebuilt only when their feedback or library changed."""
+
+    __tablename__ = "reader_model"
+
+    subscriber: str = Field(primary_key=True, max_length=320)  # the address, lower-cased
+    fingerprint: str = Field(max_length=64)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    built_at: dt.datetime

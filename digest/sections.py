@@ -35,6 +35,7 @@ class Pick:
     item: RankedPaper
     section: Section
     because: str | None = None
+    liked: str | None = None  # the title of the liked paper it is closest to
 
 
 def relevance(matched: Iterable[Match]) -> float:
@@ -58,19 +59,23 @@ def assemble(
     max_papers: int,
     min_relevance: float = 0.0,
     trending_count: int = 0,
+    learned: Mapping[int, tuple[float, str | None]] | None = None,
 ) -> list[Pick]:
     """The digest's papers in order: followed authors' (first, up to `max_papers`), the reader's own picks
     filling the rest, then up to `trending_count` trending papers that are in neither. `followed` pairs a
     candidate with the name that matched; `trending` is the reader's candidates, most upvoted first.
 
     With `min_relevance` above 0, picks below it are dropped; when nothing is left but trending papers, the
-    digest is empty (no filler). A reader without keywords gets the trending list as their picks (as before)."""
+    digest is empty (no filler). A reader without keywords gets the trending list as their picks (as before).
+    `learned` (keyed by `id(paper)`) gives a reader's model's probability and the liked paper a pick is closest
+    to: the probability counts as relevance too, the title explains the pick."""
+    learned = learned or {}
     picks: list[Pick] = []
     taken: set[int] = set()
     by_id = {id(r.paper): r for r in ranked}
     for paper, person in followed[:max_papers]:
         item = by_id.get(id(paper)) or RankedPaper(paper, 0.0)
-        picks.append(Pick(item, Section.followed, person))
+        picks.append(Pick(item, Section.followed, person, learned.get(id(paper), (0.0, None))[1]))
         taken.add(id(paper))
     room = max_papers - len(picks)
     for item in ranked:
@@ -78,12 +83,13 @@ def assemble(
             break
         if id(item.paper) in taken:
             continue
-        if has_keywords and min_relevance > 0 and relevance(item.matched) < min_relevance:
+        p, liked = learned.get(id(item.paper), (0.0, None))
+        if (has_keywords or learned) and min_relevance > 0 and max(relevance(item.matched), p) < min_relevance:
             continue
-        picks.append(Pick(item, Section.for_you))
+        picks.append(Pick(item, Section.for_you, None, liked))
         taken.add(id(item.paper))
         room -= 1
-    if not picks or not has_keywords or trending_count <= 0:
+    if not picks or not (has_keywords or learned) or trending_count <= 0:
         return picks
     extra = 0
     for paper in trending:

@@ -9,6 +9,8 @@ due reader may still receive, and the window statistics that score it are stream
 from __future__ import annotations
 
 import datetime as dt
+import json
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,6 +20,8 @@ from sqlalchemy import Connection
 from digest import store
 from digest.compose import DigestInfo, unsubscribe_links
 from digest.config import WEEKDAYS, Settings, SubscriberConfig
+from digest.learning import LIBRARY_WEIGHT, Example, ReaderModel, fingerprint, recency
+from digest.library import read_library
 from digest.links import Action, Signer
 from digest.memory import release_memory
 from digest.models import Paper
@@ -183,6 +187,17 @@ class Job:
     info: DigestInfo
     send_empty: bool
     trending: int = 0
+    # what the reader taught: a stored model still current, or what to train one from (see `learning_jobs`)
+    model: ReaderModel | None = None
+    training: Training | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Training:
+    """What a reader's model is to be trained from, and the fingerprint it will be stored under."""
+
+    examples: tuple[Example, ...]
+    fingerprint: str
 
 
 def wanted(
@@ -223,15 +238,65 @@ def jobs_for(
     # a digest holding a pool paper was made after that paper was first seen, so inside the window
     last = store.last_sent_at(conn, emails, window_start)
     delivered = store.delivered_paper_ids(conn, emails, pool_ids, window_start)
-    return [
-        Job(
-            sub,
-            day,
-            since_for(last.get(sub.email), window_start),
-            frozenset(delivered.get(sub.email, ())),
-            digest_info(settings, sub, day, signer, notices),
-            settings.delivery.send_empty if sub.send_empty is None else sub.send_empty,
-            settings.trending_for(sub),
+    taught = taught_models(conn, settings, [sub for sub, _ in todo], now)
+    jobs = []
+    for sub, day in todo:
+        model, training, unwanted = taught.get(sub.email.lower(), (None, None, frozenset()))
+        jobs.append(
+            Job(
+                sub,
+                day,
+                since_for(last.get(sub.email), window_start),
+                frozenset(delivered.get(sub.email, ())) | unwanted,
+                digest_info(settings, sub, day, signer, notices),
+                settings.delivery.send_empty if sub.send_empty is None else sub.send_empty,
+                settings.trending_for(sub),
+                model,
+                training,
+            )
         )
-        for sub, day in todo
-    ]
+    return jobs
+
+
+def taught_models(
+    conn: Connection, settings: Settings, subs: Sequence[SubscriberConfig], now: dt.datetime
+) -> dict[str, tuple[ReaderModel | None, Training | None, frozenset[int]]]:
+    """For readers who learn and have feedback or a library: their stored model when it is still current,
+    else what to train one from; and the papers not to send them (disliked, or in their library). Keyed by
+    lower-cased address."""
+    learners = [sub for sub in subs if settings.learns(sub)]
+    if not learners:
+        return {}
+    labels = store.feedback_labels(conn, [sub.email for sub in learners])
+    learners = [sub for sub in learners if sub.library is not None or sub.email.lower() in labels]
+    if not learners:
+        return {}
+    stored = store.reader_models(conn, [sub.email for sub in learners])
+    texts = store.paper_texts(conn, {pid for sub in learners for pid, _, _ in labels.get(sub.email.lower(), ())})
+    libraries = {sub.email.lower(): read_library(sub.library) for sub in learners if sub.library is not None}
+    known = store.papers_known_as(
+        conn,
+        {p.arxiv_id for papers in libraries.values() for p in papers if p.arxiv_id},
+        {p.doi for papers in libraries.values() for p in papers if p.doi},
+    )
+    out: dict[str, tuple[ReaderModel | None, Training | None, frozenset[int]]] = {}
+    for sub in learners:
+        who = sub.email.lower()
+        mine = labels.get(who, [])
+        library = libraries.get(who, ())
+        stamp = fingerprint([*sorted((pid, value) for pid, value, _ in mine), *library])
+        kept = {known[i.lower()] for p in library for i in (p.arxiv_id, p.doi) if i and i.lower() in known}
+        # never sent: what they disliked, and what their library already holds
+        unwanted = frozenset(pid for pid, value, _ in mine if value < 0) | kept
+        held = stored.get(who)
+        if held is not None and held[0] == stamp:
+            out[who] = (ReaderModel.from_json(json.loads(zlib.decompress(held[1]))), None, unwanted)
+            continue
+        examples = [Example(f"{p.title} {p.abstract}", 1, LIBRARY_WEIGHT, p.title) for p in library]
+        for pid, value, when in mine:
+            if pid in texts:
+                title, abstract = texts[pid]
+                age = (now - when).total_seconds() / 86400
+                examples.append(Example(f"{title} {abstract}", value, recency(age), title, pid))
+        out[who] = (None, Training(tuple(examples), stamp), unwanted)
+    return out

@@ -190,7 +190,7 @@ def test_preview_json_records_and_sends_nothing(tmp_path: Path) -> None:
     assert payload["subscriber"] == "ada@example.org"
     assert payload["date"] == "2026-11-23"
     (paper,) = payload["papers"]
-    assert set(paper) == {"key", "arxiv_id", "title", "url", "score", "matched", "section"}  # section: issue 20
+    assert set(paper) == {"key", "arxiv_id", "title", "url", "score", "matched", "section", "liked"}  # issues 20, 17
     assert paper["section"] == "for_you"
     assert paper["title"] == "Mamba Meets Vision"
     assert sorted(paper["matched"]) == ["mamba", "state space model"]

@@ -107,6 +107,7 @@ def preview_json(planned: planner.Planned) -> dict[str, Any]:
                 "score": round(r.score, 4),
                 "matched": [m.term for m in r.matched],
                 "section": planned.section(i).value,
+                "liked": planned.liked_near(i),
             }
             for i, r in enumerate(planned.ranked)
         ],

@@ -177,7 +177,7 @@ class Composer:
             head = heads.get(key) or heads.put(key, _render_pair(ph.head, pt.head, p))
             key = ("top", p.authors, p.upvotes, p.comments)
             top = bodies.get(key) or bodies.put(key, _render_pair(ph.top, pt.top, p))
-            key = ("why", p.why, p.because)
+            key = ("why", p.why, p.because, p.liked)
             why = bodies.get(key) or bodies.put(key, _render_pair(ph.why, pt.why, p))
             key = ("rest", p.url, p.summary, p.links)
             rest = bodies.get(key) or bodies.put(key, _render_pair(ph.rest, pt.rest, p))

@@ -126,6 +126,7 @@ class PaperView:
     less_url: str | None = None
     section: str = Section.for_you.value
     because: str | None = None  # the followed author who wrote it
+    liked: str | None = None  # the liked paper it is closest to
 
     @property
     def stats(self) -> list[str]:
@@ -254,6 +255,7 @@ def paper_view(
         less_url=less,
         section=pick.section.value,
         because=pick.because,
+        liked=pick.liked,
     )
 
 

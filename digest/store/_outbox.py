@@ -43,6 +43,7 @@ class NewDelivery:
     message_id: str | None
     message: bytes | None
     items: list[NewItem]
+    model: tuple[str, str, bytes] | None = None  # a reader model trained with it, stored alongside
 
 
 def deliveries_on(conn: Connection, digest_date: dt.date, subscribers: Iterable[str] | None = None) -> set[str]:

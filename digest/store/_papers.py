@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -259,6 +259,25 @@ def count_papers_seen_since(conn: Connection, since: dt.datetime) -> int:
     return int(
         conn.execute(select(func.count()).select_from(paper_t).where(paper_t.c.first_seen_at >= since)).scalar_one()
     )
+
+
+def papers_known_as(conn: Connection, arxiv_ids: Iterable[str], dois: Iterable[str]) -> dict[str, int]:
+    """Stored papers by any of these arXiv ids (through their index) or DOIs (any case): identifier, lower-cased →
+    paper id."""
+    out: dict[str, int] = {}
+    p = paper_t
+    for column, values in (
+        (p.c.arxiv_id, {a.lower() for a in arxiv_ids}),
+        (func.lower(p.c.doi), {d.lower() for d in dois}),
+    ):
+        for chunk in batched(sorted(values), _KEY_CHUNK):
+            out.update(
+                {
+                    str(value).lower(): pid
+                    for pid, value in conn.execute(select(p.c.id, column).where(column.in_(chunk)))
+                }
+            )
+    return out
 
 
 def sightings_of(conn: Connection, paper_id: int) -> list[Sighting]:

@@ -27,6 +27,7 @@ from digest.store._sql import (
     key_t,
     message_t,
     meta_t,
+    model_t,
     paper_t,
     reader_t,
 )
@@ -245,3 +246,45 @@ def sent_papers(conn: Connection, subscriber: str, digests: int = 30) -> list[Se
         )
         out.append(SentPaper(day, sent or created, rank, Paper.model_validate(data)))
     return out
+
+
+def feedback_labels(conn: Connection, subscribers: Iterable[str]) -> dict[str, list[tuple[int, int, dt.datetime]]]:
+    """Each reader's recorded feedback (lower-cased address → [(paper id, +1/−1, when)]), for learning."""
+    t = feedback_t
+    out: dict[str, list[tuple[int, int, dt.datetime]]] = {}
+    for chunk in batched(sorted({_who(s) for s in subscribers}), IN_CHUNK):
+        stmt = select(t.c.subscriber, t.c.paper_id, t.c.value, t.c.created_at).where(t.c.subscriber.in_(chunk))
+        for who, paper_id, value, when in conn.execute(stmt.order_by(t.c.id)):
+            out.setdefault(who, []).append((paper_id, value, when))
+    return out
+
+
+def paper_texts(conn: Connection, paper_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """id → (title, abstract) of these papers."""
+    p = paper_t
+    out: dict[int, tuple[str, str]] = {}
+    for chunk in batched(sorted(set(paper_ids)), IN_CHUNK):
+        for pid, title, abstract in conn.execute(select(p.c.id, p.c.title, p.c.abstract).where(p.c.id.in_(chunk))):
+            out[pid] = (title, abstract or "")
+    return out
+
+
+def reader_models(conn: Connection, subscribers: Iterable[str]) -> dict[str, tuple[str, bytes]]:
+    """Stored models: lower-cased address → (fingerprint, compressed model)."""
+    m = model_t
+    out: dict[str, tuple[str, bytes]] = {}
+    for chunk in batched(sorted({_who(s) for s in subscribers}), IN_CHUNK):
+        stmt = select(m.c.subscriber, m.c.fingerprint, m.c.data).where(m.c.subscriber.in_(chunk))
+        out.update({who: (fp, bytes(data)) for who, fp, data in conn.execute(stmt)})
+    return out
+
+
+def save_reader_models(conn: Connection, models: Iterable[tuple[str, str, bytes]], now: dt.datetime) -> None:
+    """Store freshly trained models: (address, fingerprint, compressed model)."""
+    for who, fp, data in models:
+        stmt = dialect_insert(conn, model_t).values(subscriber=_who(who), fingerprint=fp, data=data, built_at=now)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["subscriber"], set_={"fingerprint": fp, "data": data, "built_at": now}
+            )
+        )

@@ -17,6 +17,7 @@ from digest.models import (
     Meta,
     Paper,
     PaperKey,
+    ReaderModelRow,
     Sighting,
     SourceState,
     SubscriberState,
@@ -35,6 +36,7 @@ meta_t = Meta.__table__  # type: ignore[attr-defined]
 state_t = SourceState.__table__  # type: ignore[attr-defined]
 feedback_t = Feedback.__table__  # type: ignore[attr-defined]
 reader_t = SubscriberState.__table__  # type: ignore[attr-defined]
+model_t = ReaderModelRow.__table__  # type: ignore[attr-defined]
 
 IN_CHUNK = 500
 

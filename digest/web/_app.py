@@ -38,6 +38,7 @@ from digest import mime, store
 from digest.clock import utcnow
 from digest.compose import paper_url, templates_dir
 from digest.config import Settings, SubscriberConfig
+from digest.library import LibraryError, read_library
 from digest.links import Action, Claim, Signer
 from digest.logs import event
 from digest.models import SubscriberStatus
@@ -328,8 +329,20 @@ async def preferences(request: Request) -> Response:
         timezone=str(settings.timezone(sub)),
         status=status.value,
         feedback=given,
+        learns=settings.learns(sub),
+        library=_library_size(sub),
         notice=notice,
     )
+
+
+def _library_size(sub: SubscriberConfig) -> int:
+    """How many papers the reader's seed library holds (0 without one, or when it cannot be read now)."""
+    if sub.library is None:
+        return 0
+    try:
+        return len(read_library(sub.library))
+    except LibraryError:
+        return 0
 
 
 async def feed(request: Request) -> Response:

@@ -1,0 +1,255 @@
+"""A model per reader, learnt from what they told us: "more like this" and their library count as liked,
+"less like this" as disliked, and a few unlabelled papers of the day as weak negatives.
+
+The model is a logistic regression over the words of title and abstract (sublinear term counts, unit length),
+recent feedback weighing more than old. It is small (its strongest words, and short vectors of the papers it
+learnt from, for explanations and for sinking papers close to a disliked one) and plain data, so it can be
+stored and passed to worker processes. Pure functions: texts and labels in, a model and scores out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from digest.ranking import tokens
+
+HALF_LIFE_DAYS = 60.0  # feedback this old counts half
+LIBRARY_WEIGHT = 0.7  # a library paper: liked, but as of whenever it was kept
+WEAK_NEGATIVE_WEIGHT = 0.25  # an unlabelled paper of the day: probably not what the reader wants
+WEIGHTS_KEPT = 400
+VECTOR_KEPT = 40
+KEPT_EXAMPLES = 30  # liked and disliked papers a model keeps for explanations and sinking
+L2 = 0.1
+NEAR_DISLIKED = 0.5  # cosine at which a candidate counts as "very close" to a disliked paper
+EXPLAIN_LIKED = 0.2  # cosine from which "because you liked …" is said
+
+# function words carry no interest; the ranking's tokens keep them (phrases need them)
+_FUNCTION_WORDS = """
+    a about above after again against all also am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have having
+    he her here hers herself him himself his how i if in into is it its itself just me more most my myself no
+    nor not now of off on once only or other our ours ourselves out over own same she should so some such than
+    that the their theirs them themselves then there these they this those through to too under until up very
+    was we were what when where which while who whom why will with would you your yours yourself yourselves via
+    using use used based new show shows shown paper propose proposed approach method methods results result
+    work
+"""
+STOPWORDS = frozenset(_FUNCTION_WORDS.split())
+_STOP_STEMS = frozenset(tokens(" ".join(STOPWORDS)))
+
+Vector = dict[str, float]
+
+
+def vectorize(text: str) -> Vector:
+    """A text's words (stemmed, no function words) with sublinear counts, scaled to unit length."""
+    counts = Counter(t for t in tokens(text) if t not in _STOP_STEMS and len(t) > 1 and not t.isdigit())
+    weights = {t: 1.0 + math.log(c) for t, c in counts.items()}
+    norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
+    return {t: w / norm for t, w in weights.items()}
+
+
+def cosine(a: Vector, b: Vector) -> float:
+    if len(a) > len(b):
+        a, b = b, a
+    return sum(w * b.get(t, 0.0) for t, w in a.items())
+
+
+def _top(vector: Vector, keep: int) -> Vector:
+    if len(vector) <= keep:
+        return vector
+    return dict(sorted(vector.items(), key=lambda kv: -abs(kv[1]))[:keep])
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A paper the reader judged: its text, +1 liked or −1 disliked, how much it counts, and its id."""
+
+    text: str
+    label: int
+    weight: float
+    title: str = ""
+    paper_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ReaderModel:
+    """What one reader's feedback taught: word weights and a bias (the logistic regression), the papers they
+    liked (title and a short vector, for "because you liked …"), and the ones they disliked."""
+
+    weights: dict[str, float]
+    bias: float
+    liked: tuple[tuple[str, Vector], ...]
+    disliked: tuple[Vector, ...]
+    disliked_ids: frozenset[int]
+    fingerprint: str = ""
+
+    def score(self, vector: Vector) -> float:
+        """How much the reader would like a paper: the model's probability, 0–1."""
+        z = self.bias + sum(w * self.weights.get(t, 0.0) for t, w in vector.items())
+        return 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
+
+    def near_disliked(self, vector: Vector) -> bool:
+        """Whether a paper is very close to one the reader disliked (cosine ≥ `NEAR_DISLIKED`)."""
+        return max(self._disliked_index.similarities(vector), default=0.0) >= NEAR_DISLIKED
+
+    def because(self, vector: Vector) -> str | None:
+        """The liked paper closest to this one, when close enough to say so."""
+        sims = self._liked_index.similarities(vector)
+        best = max(range(len(sims)), key=lambda i: (sims[i], i), default=None)
+        return self.liked[best][0] if best is not None and sims[best] >= EXPLAIN_LIKED else None
+
+    @cached_property
+    def _liked_index(self) -> Neighbours:
+        return Neighbours([v for _, v in self.liked])
+
+    @cached_property
+    def _disliked_index(self) -> Neighbours:
+        return Neighbours(self.disliked)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "weights": self.weights,
+            "bias": self.bias,
+            "liked": [[t, v] for t, v in self.liked],
+            "disliked": list(self.disliked),
+            "disliked_ids": sorted(self.disliked_ids),
+            "fingerprint": self.fingerprint,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> ReaderModel:
+        liked = data.get("liked") or []
+        disliked = data.get("disliked") or []
+        ids = data.get("disliked_ids") or []
+        assert isinstance(liked, list) and isinstance(disliked, list) and isinstance(ids, list)
+        weights = data.get("weights") or {}
+        assert isinstance(weights, dict)
+        return cls(
+            {str(k): float(v) for k, v in weights.items()},
+            float(data.get("bias") or 0.0),  # type: ignore[arg-type]
+            tuple((str(t), {str(k): float(x) for k, x in v.items()}) for t, v in liked),
+            tuple({str(k): float(x) for k, x in v.items()} for v in disliked),
+            frozenset(int(i) for i in ids),
+            str(data.get("fingerprint") or ""),
+        )
+
+
+class Neighbours:
+    """A few vectors indexed by word, so that one paper's cosine with each of them costs a pass over its words."""
+
+    def __init__(self, vectors: Sequence[Vector]) -> None:
+        self.size = len(vectors)
+        self.postings: dict[str, list[tuple[int, float]]] = {}
+        for i, vector in enumerate(vectors):
+            for term, weight in vector.items():
+                self.postings.setdefault(term, []).append((i, weight))
+
+    def similarities(self, vector: Vector) -> list[float]:
+        sims = [0.0] * self.size
+        for term, weight in vector.items():
+            for i, other in self.postings.get(term, ()):
+                sims[i] += weight * other
+        return sims
+
+
+def recency(age_days: float) -> float:
+    """How much a judgement counts by its age: 1 today, half after `HALF_LIFE_DAYS`."""
+    return 0.5 ** (max(age_days, 0.0) / HALF_LIFE_DAYS)
+
+
+def fingerprint(parts: Iterable[object]) -> str:
+    """A short digest of what a model was trained on: rebuilt only when it changes."""
+    return hashlib.sha256(repr(tuple(parts)).encode()).hexdigest()[:16]
+
+
+def train(
+    examples: Sequence[Example], background: Sequence[Vector], stamp: str = "", vectors: Sequence[Vector] | None = None
+) -> ReaderModel | None:
+    """A logistic regression of liked (+1) against disliked and `background` papers (weak negatives), L2-
+    regularised, solved exactly. `vectors` may give the examples' vectors when the caller has them. None
+    without a single liked or disliked example (nothing to learn from: the ranking stays as it was).
+
+    With a few dozen examples over thousands of words, the problem is solved in its dual (the weights are a
+    combination of the examples, so a Newton step is a solve of size examples + 1): under a millisecond."""
+    pairs = [
+        (e, v)
+        for e, v in zip(examples, vectors or [vectorize(e.text) for e in examples], strict=True)
+        if e.label in (1, -1) and v
+    ]
+    if not pairs:
+        return None
+    judged = [e for e, _ in pairs]
+    rows = [v for _, v in pairs] + [v for v in background if v]
+    labels = np.array([1.0 if e.label > 0 else 0.0 for e in judged] + [0.0] * (len(rows) - len(judged)))
+    weights = np.array([e.weight for e in judged] + [WEAK_NEGATIVE_WEIGHT] * (len(rows) - len(judged)))
+    vocab: dict[str, int] = {}
+    for v in rows:
+        for t in v:
+            vocab.setdefault(t, len(vocab))
+    x = np.zeros((len(rows), len(vocab)))
+    for r, v in enumerate(rows):
+        for t, w in v.items():
+            x[r, vocab[t]] = w
+    a, bias = _fit_dual(x @ x.T, labels, weights / weights.sum() * len(weights), L2)
+    coef = x.T @ a
+    terms = list(vocab)
+    strongest = np.argsort(-np.abs(coef), kind="stable")[:WEIGHTS_KEPT]
+    liked = tuple((e.title or e.text[:120], _top(v, VECTOR_KEPT)) for e, v in pairs if e.label > 0)
+    disliked = tuple(_top(v, VECTOR_KEPT) for e, v in pairs if e.label < 0)
+    disliked_ids = frozenset(e.paper_id for e in judged if e.label < 0 and e.paper_id is not None)
+    return ReaderModel(
+        {terms[i]: round(float(coef[i]), 5) for i in strongest.tolist() if coef[i]},
+        round(bias, 5),
+        liked[-KEPT_EXAMPLES:],
+        disliked[-KEPT_EXAMPLES:],
+        disliked_ids,
+        stamp,
+    )
+
+
+def _fit_dual(k: np.ndarray, y: np.ndarray, s: np.ndarray, l2: float, iterations: int = 30) -> tuple[np.ndarray, float]:
+    """Minimise mean(s · logloss(y, K a + b)) + l2 / (2n) · aᵀ K a by Newton's method with backtracking;
+    returns (a, b). K is the examples' Gram matrix; the primal weights are Xᵀ a."""
+    n = len(y)
+    a, b = np.zeros(n), 0.0
+    ones = np.ones(n)
+    jitter = 1e-9 * np.eye(n + 1)
+
+    def loss(a: np.ndarray, b: float) -> float:
+        z = k @ a + b
+        return float(np.mean(s * (np.logaddexp(0.0, z) - y * z)) + l2 / (2 * n) * (a @ k @ a))
+
+    current = loss(a, b)
+    for _ in range(iterations):
+        z = k @ a + b
+        p = 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+        g = s * (p - y) / n
+        d = s * p * (1.0 - p) / n
+        grad = np.append(k @ (g + l2 / n * a), g.sum())
+        hessian = np.empty((n + 1, n + 1))
+        kd = k * d
+        hessian[:n, :n] = kd @ k + l2 / n * k
+        hessian[:n, n] = hessian[n, :n] = kd @ ones
+        hessian[n, n] = d.sum()
+        step = np.linalg.lstsq(hessian + jitter, grad, rcond=None)[0]
+        t, slope = 1.0, float(grad @ step)
+        while t > 1e-6:
+            tried = loss(a - t * step[:n], b - t * float(step[n]))
+            if tried <= current - 1e-4 * t * slope:
+                break
+            t /= 2
+        else:
+            break
+        a, b = a - t * step[:n], b - t * float(step[n])
+        done = current - tried < 1e-10
+        current = tried
+        if done:
+            break
+    return a, b
