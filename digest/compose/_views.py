@@ -77,10 +77,12 @@ def short_authors(authors: Sequence[str], keep: int = 3) -> str:
 
 @dataclass(frozen=True, slots=True)
 class MatchView:
-    """One matched interest and where in the paper it was found."""
+    """One matched interest and where in the paper it was found; `related`: none of its words are there, a
+    sentence there is close to it in meaning (the semantic signal), and the email says so."""
 
     term: str
     fields: tuple[str, ...]
+    related: bool = False
 
     @property
     def where(self) -> str:
@@ -89,6 +91,8 @@ class MatchView:
 
     @property
     def quoted(self) -> str:
+        if self.related:
+            return f'related in meaning to "{self.term}" (the {self.where})'
         return f'"{self.term}" in the {self.where}'
 
 
@@ -208,7 +212,7 @@ def match_views(matched: tuple[Match, ...]) -> tuple[tuple[str, ...], tuple[Matc
     """The matched terms as shown (single-line) and where each was found; shared by many digests."""
     return (
         tuple(one_line(m.term) for m in matched),
-        tuple(MatchView(one_line(m.term), tuple(m.fields)) for m in matched),
+        tuple(MatchView(one_line(m.term), tuple(m.fields), m.semantic) for m in matched),
     )
 
 
