@@ -417,6 +417,7 @@ def toy_embedder() -> Embedder:
     vectors = np.zeros((len(words) + 1, 4), dtype=np.float32)
     for i, axis in enumerate(axes):
         vectors[i, axis] = 1.0
+    vectors[-1] = -vectors[:-1].sum(axis=0)  # an unused token that puts the vocabulary's mean at 0
     return Embedder(vectors, _WordTokenizer({w: i for i, w in enumerate(words)}))
 
 
@@ -428,7 +429,7 @@ def test_the_semantic_signal_finds_papers_by_meaning_and_says_so(monkeypatch: py
         paper(3, "Protein folding at scale", "We model protein folding with a new model."),
         *background(),
     ]
-    lexical = rank_papers(pool, Interests(("optimal transport",)))
+    lexical = rank_papers(pool, Interests(("optimal transport",)), RankingParams(semantic_weight=0))
     assert [r.paper.id for r in lexical] == [1]
     params = RankingParams(semantic_weight=0.3, semantic_threshold=0.3)
     ranked = rank_papers(pool, Interests(("optimal transport",)), params)
@@ -440,6 +441,60 @@ def test_the_semantic_signal_finds_papers_by_meaning_and_says_so(monkeypatch: py
 
     view = MatchView(related.term, related.fields, related.semantic)
     assert view.quoted == 'related in meaning to "optimal transport" (the abstract)'
+
+
+@pytest.mark.semantic
+def test_the_email_says_when_meaning_carried_a_paper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the planner and the composer: a paper only the semantic signal found is sent, its "why" line
+    in both parts says so, and a lexical match is explained as before."""
+    import email
+    from email.message import Message
+
+    from digest import store
+    from digest.compose import Composer
+    from digest.config import parse_config
+    from digest.models import PaperRecord
+    from digest.planner import plan
+
+    monkeypatch.setattr("digest.ranking._index.load_embedder", toy_embedder)
+    settings = parse_config(
+        f"""
+database_url = "sqlite:///{tmp_path / "digest.db"}"
+[ranking]
+semantic_weight = 0.3
+semantic_threshold = 0.3
+[[subscribers]]
+email = "ada@example.org"
+keywords = ["optimal transport"]
+""",
+        Path(tmp_path / "digest.toml"),
+    )
+    engine = store.open_engine(settings.database_url)
+    store.ensure_schema(engine)
+    records = [
+        PaperRecord(source="t", title="Optimal transport for alignment", abstract=FILLER),
+        PaperRecord(
+            source="t", title="Fast solvers", abstract="Short. We speed up Sinkhorn iterations for barycenters."
+        ),
+        *[PaperRecord(source="t", title=f"Unrelated topic {i}", abstract=FILLER) for i in range(20)],
+    ]
+    with engine.begin() as conn:
+        store.upsert_records(conn, records, NOW - dt.timedelta(hours=2))
+    with engine.connect() as conn:
+        [planned] = plan(conn, settings, Composer(), NOW, only=["ada@example.org"])
+    assert [r.paper.title for r in planned.ranked] == ["Optimal transport for alignment", "Fast solvers"]
+    assert [m.semantic for r in planned.ranked for m in r.matched] == [False, True]
+    assert planned.data is not None
+    message = email.message_from_bytes(planned.data)
+    parts: dict[str, str] = {}
+    for part in message.walk():
+        if isinstance(part, Message) and part.get_content_maintype() == "text":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            parts[part.get_content_subtype()] = " ".join(payload.decode().split())
+    assert 'Why: "optimal transport" in the title' in parts["plain"]
+    assert 'Why: related in meaning to "optimal transport" (the abstract)' in parts["plain"]
+    assert "related in meaning to <b>optimal transport</b> (the abstract)" in parts["html"]
 
 
 def test_without_the_extra_the_semantic_weight_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import heapq
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,8 +38,8 @@ class RankingParams:
     recency_weight: float = 0.05
     recency_half_life_hours: float = 72.0
     keyword_mix: float = 0.5
-    semantic_weight: float = 0.0
-    semantic_threshold: float = 0.35
+    semantic_weight: float = 0.2
+    semantic_threshold: float = 0.3
 
     def field_weight(self, name: str) -> float:
         return {"title": self.title_weight, "keywords": self.keywords_weight, "abstract": self.abstract_weight}[name]
@@ -163,6 +163,7 @@ class PaperIndex:
         self._excluded: dict[str, np.ndarray] = {}
         self._trending: list[int] | None = None
         self._sentences = sentences
+        self._similar: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return len(self.docs)
@@ -239,6 +240,20 @@ class PaperIndex:
         result = self._hits[term.key] = _TermHits(ids, scores, fields, codes)
         return result
 
+    def warm(self, many: Iterable[Interests]) -> None:
+        """Get ready to rank these subscribers: with the semantic signal on, their keywords not scored yet are
+        compared with every sentence of the pool in a few matrix products, rather than one pass each."""
+        sentences = self.sentence_index()
+        if sentences is None:
+            return
+        labels = {
+            t.label: None
+            for interests in many
+            for t in compile_terms(interests.keywords, interests.synonyms)
+            if t.key not in self._hits and t.label not in self._similar
+        }
+        self._similar.update(zip(labels, sentences.best_many(list(labels)), strict=True))
+
     def sentence_index(self) -> SentenceIndex | None:
         """The pool's sentences embedded (once, on first use) when the semantic signal is on and installed."""
         if self._sentences is None and self.params.semantic_weight > 0:
@@ -254,7 +269,8 @@ class PaperIndex:
         `semantic_threshold` (0 at the threshold, 1 at identical meaning), so a perfect sentence is worth
         semantic_weight of a saturated phrase match. Papers only it found get an explanation code of their own."""
         p = self.params
-        sims, in_title = sentences.best(term.label)
+        warmed = self._similar.pop(term.label, None)
+        sims, in_title = warmed if warmed is not None else sentences.best(term.label)
         theta = min(p.semantic_threshold, 0.99)
         lift = np.clip((sims - theta) / (1 - theta), 0.0, None)
         saturation = p.tf_saturation + 1 if p.tf_saturation > 0 else 1.0
@@ -263,15 +279,12 @@ class PaperIndex:
         if not len(found):
             return ids, scores, codes
         merged = np.union1d(ids, found)
-        total = np.zeros(len(merged))
-        total[np.searchsorted(merged, ids)] = scores
-        total += credit[merged]
-        lexical = dict(zip(ids.tolist(), codes, strict=True))
-        merged_codes = [
-            lexical[i] if i in lexical else (_RELATED_TITLE if in_title[i] else _RELATED_ABSTRACT)
-            for i in merged.tolist()
-        ]
-        return merged, total, merged_codes
+        at = np.searchsorted(merged, ids)
+        total = credit[merged]
+        total[at] += scores
+        merged_codes = np.where(in_title[merged], _RELATED_TITLE, _RELATED_ABSTRACT)
+        merged_codes[at] = codes
+        return merged, total, merged_codes.tolist()
 
     def _word_scores(self, words: Collection[str], ids: np.ndarray) -> np.ndarray:
         """BM25F of the keyword's words taken one by one, for these papers: each word's idf × saturated mentions."""

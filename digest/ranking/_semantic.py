@@ -25,29 +25,70 @@ import numpy as np
 
 WEIGHTS = Path("weights") / "l2_supercat_256.safetensors"
 TOKENIZER = Path("tokenizers") / "l2_supercat_tokenizer_config.json"
+# The weights are trained so their first dimensions carry most of the meaning (wordllama ships truncations of
+# 64 to 1024); DIMS of the 256 are used.
+DIMS = 256
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
 _MIN_SENTENCE = 20
-_BATCH = 256
+_BATCH = 512
+_WORDS_KEPT = 100_000
+_QUERIES = 128
 
 
 class Embedder:
-    """Token vectors and their tokenizer: texts → unit vectors (zeros for a text without tokens)."""
+    """Token vectors and their tokenizer: texts → unit vectors (zeros for a text without tokens).
+
+    The tokenizer splits on spaces before anything else (its normaliser turns each space into the word-start
+    mark), so a text's tokens are its space-separated words' tokens: each distinct word is tokenised once
+    and remembered (a pool repeats its words), and a text's vector is pooled with numpy in batches.
+    """
 
     def __init__(self, vectors: np.ndarray, tokenizer: Any) -> None:
-        vectors = np.asarray(vectors, dtype=np.float32)
-        self.vectors = np.ascontiguousarray(vectors - vectors.mean(axis=0))
+        centred = np.array(vectors, dtype=np.float32, order="C")  # one copy; centred in place
+        centred -= centred.mean(axis=0)
+        self.vectors = centred
         self.tokenizer = tokenizer
         self.dim = int(self.vectors.shape[1])
+        self._word_ids: dict[str, tuple[int, ...]] = {}
+        self._buffer = np.empty((0, self.dim), dtype=np.float32)  # reused: fresh pages cost more than the copy
+
+    def _ids(self, words: list[str]) -> None:
+        """Tokenise the words not seen yet (the memory is dropped when it grows past `_WORDS_KEPT`)."""
+        new = list(dict.fromkeys(w for w in words if w not in self._word_ids))
+        if not new:
+            return
+        if len(self._word_ids) + len(new) > _WORDS_KEPT:
+            self._word_ids.clear()
+        limit = len(self.vectors) - 1
+        for word, enc in zip(new, self.tokenizer.encode_batch(new, add_special_tokens=False), strict=True):
+            self._word_ids[word] = tuple(min(max(i, 0), limit) for i in enc.ids)
+
+    def forget(self) -> None:
+        """Drop the remembered words and the gather buffer (after a pool's sentences: queries are few)."""
+        self._word_ids = {}
+        self._buffer = np.empty((0, self.dim), dtype=np.float32)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        limit = len(self.vectors) - 1
         for start in range(0, len(texts), _BATCH):
-            encoded = self.tokenizer.encode_batch(list(texts[start : start + _BATCH]), add_special_tokens=False)
-            for row, enc in enumerate(encoded, start=start):
-                ids = np.clip(np.asarray(enc.ids, dtype=np.int64), 0, limit)
-                if len(ids):
-                    out[row] = self.vectors[ids].mean(axis=0)
+            split = [t.split() for t in texts[start : start + _BATCH]]
+            self._ids([w for words in split for w in words])
+            flat: list[int] = []
+            bounds: list[int] = []
+            for words in split:
+                bounds.append(len(flat))
+                for w in words:
+                    flat.extend(self._word_ids[w])
+            if not flat:
+                continue
+            ends = np.array([*bounds[1:], len(flat)])
+            counts = ends - np.array(bounds)
+            rows = np.flatnonzero(counts)
+            if len(self._buffer) < len(flat):
+                self._buffer = np.empty((len(flat), self.dim), dtype=np.float32)
+            gathered = np.take(self.vectors, np.array(flat), axis=0, out=self._buffer[: len(flat)])
+            sums = np.add.reduceat(gathered, np.array(bounds)[rows], axis=0)
+            out[start + rows] = sums / counts[rows, None]
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return np.asarray(out / np.where(norms > 0, norms, 1.0), dtype=np.float32)
 
@@ -75,7 +116,7 @@ def load_embedder() -> Embedder | None:
     from safetensors.numpy import load_file
     from tokenizers import Tokenizer
 
-    vectors = load_file(str(root / WEIGHTS))["embedding.weight"]
+    vectors = load_file(str(root / WEIGHTS))["embedding.weight"][:, :DIMS]
     tokenizer = Tokenizer.from_file(str(root / TOKENIZER))
     tokenizer.no_padding()
     tokenizer.no_truncation()
@@ -100,12 +141,22 @@ class SentenceIndex:
             texts.extend(sentences(title, abstract))
         self.starts = np.array(starts, dtype=np.int64)
         self.vectors = embedder.embed(texts) if texts else np.zeros((0, embedder.dim), dtype=np.float32)
+        embedder.forget()
 
     def best(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Per paper: the best cosine of `text` to its title or a sentence, and whether the title was best."""
+        return self.best_many([text])[0]
+
+    def best_many(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`best` for many texts at once: one matrix product per batch of texts instead of one pass over every
+        sentence per text (the pass reads every sentence vector, so batching saves most of the time)."""
+        out: list[tuple[np.ndarray, np.ndarray]] = []
         if not len(self.starts):
-            return np.zeros(0), np.zeros(0, dtype=bool)
-        query = self.embedder.embed([text])[0]
-        cosines = self.vectors @ query
-        best = np.maximum.reduceat(cosines, self.starts)
-        return best.astype(np.float64), cosines[self.starts] >= best
+            return [(np.zeros(0), np.zeros(0, dtype=bool)) for _ in texts]
+        for start in range(0, len(texts), _QUERIES):
+            queries = self.embedder.embed(texts[start : start + _QUERIES])
+            cosines = self.vectors @ queries.T
+            best = np.maximum.reduceat(cosines, self.starts, axis=0)
+            titles = cosines[self.starts] >= best
+            out.extend((best[:, j].astype(np.float64), titles[:, j]) for j in range(len(queries)))
+        return out
