@@ -355,9 +355,9 @@ class Grid:
 FULL = Grid(
     ours={
         "title_weight": (3.0, 1.5, 2.0),
-        "keyword_mix": (0.5, 0.3, 0.7, 1.0),
-        "semantic_weight": (0.2, 0.0, 0.1, 0.3),
-        "semantic_threshold": (0.3, 0.35, 0.4),
+        "keyword_mix": (0.7, 0.3, 0.5, 1.0),
+        "semantic_weight": (0.1, 0.0, 0.2, 0.3),
+        "semantic_threshold": (0.35, 0.3, 0.4),
     },
     bm25={"k1": (1.5, 0.9, 1.2, 2.0), "b": (0.75, 0.5, 1.0)},
     rm3={"docs": (10, 5), "terms": (10, 20), "original": (0.5, 0.3, 0.7)},
@@ -366,9 +366,9 @@ FULL = Grid(
 QUICK = Grid(
     ours={
         "title_weight": (3.0,),
-        "keyword_mix": (0.5, 1.0),
-        "semantic_weight": (0.2, 0.0),
-        "semantic_threshold": (0.3,),
+        "keyword_mix": (0.7, 1.0),
+        "semantic_weight": (0.1, 0.0),
+        "semantic_threshold": (0.35,),
     },
     bm25={"k1": (1.5,), "b": (0.75, 1.0)},
     rm3={"docs": (10,), "terms": (10,), "original": (0.5,)},

@@ -514,6 +514,10 @@ def test_the_installed_embeddings_load_offline_and_make_sense() -> None:
     assert np.linalg.norm(vectors[:3], axis=1) == pytest.approx(1.0, abs=1e-5)
     assert not vectors[3].any()
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+    text = "We propose Sinkhorn-based optimal transport (OT) for LLMs, e.g. GPT-4."
+    ids = embedder.tokenizer.encode(text, add_special_tokens=False).ids  # the whole text at once
+    mean = embedder.vectors[ids].mean(axis=0)
+    assert embedder.embed([text])[0] == pytest.approx(mean / np.linalg.norm(mean), abs=1e-5)
 
 
 # ---------------------------------------------------------------- invariants over the shared corpus

@@ -37,9 +37,9 @@ class RankingParams:
     trend_weight: float = 0.15
     recency_weight: float = 0.05
     recency_half_life_hours: float = 72.0
-    keyword_mix: float = 0.5
-    semantic_weight: float = 0.2
-    semantic_threshold: float = 0.3
+    keyword_mix: float = 0.7
+    semantic_weight: float = 0.1
+    semantic_threshold: float = 0.35
 
     def field_weight(self, name: str) -> float:
         return {"title": self.title_weight, "keywords": self.keywords_weight, "abstract": self.abstract_weight}[name]
