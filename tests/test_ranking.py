@@ -664,11 +664,20 @@ keywords = ["graph transformers", "optimal transport"]
     assert narrow.ranked[0].score == narrow.ranked[1].score
 
 
+@pytest.mark.semantic
+@pytest.mark.parametrize("semantic", [False, True], ids=["lexical", "semantic"])
 @pytest.mark.parametrize("idf_days", [7, 10])
-def test_an_index_of_what_is_still_sendable_ranks_as_one_of_the_whole_window(idf_days: int) -> None:
+def test_an_index_of_what_is_still_sendable_ranks_as_one_of_the_whole_window(
+    idf_days: int, semantic: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The planner indexes only papers some reader may still receive, with `WindowStats` gathered batch by
     batch over the stored windows: every reader's ranking (scores included) is the same as from an index
-    over the whole lookback window with idf over the idf window."""
+    over the whole lookback window with idf over the idf window, with the semantic signal too (it depends on
+    each paper alone)."""
+    if not semantic:
+        monkeypatch.setattr("digest.ranking._index.load_embedder", lambda: None)
+    elif load_embedder() is None:
+        pytest.skip("the digest[semantic] extra (wordllama) is not installed")
     from digest.sources.file import read_file
     from tests.helpers import corpus_files
 
@@ -712,5 +721,7 @@ def test_an_index_of_what_is_still_sendable_ranks_as_one_of_the_whole_window(idf
         assert [r.score for r in got] == pytest.approx([r.score for r in expected], rel=1e-12)
         compared += len(got)
     assert compared > 20
+    if semantic:
+        assert any(m.semantic for i in readers for r in small.rank(i, since=pool_start) for m in r.matched)
     with pytest.raises(KeyError, match="not gathered"):
         small.rank(Interests(("zebrafish",)))

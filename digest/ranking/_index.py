@@ -250,9 +250,10 @@ class PaperIndex:
             t.label: None
             for interests in many
             for t in compile_terms(interests.keywords, interests.synonyms)
-            if t.key not in self._hits and t.label not in self._similar
+            if t.key not in self._hits
         }
-        self._similar.update(zip(labels, sentences.best_many(list(labels)), strict=True))
+        # kept for this batch only: its keywords are all scored (and cached in `_hits`) before the next one
+        self._similar = dict(zip(labels, sentences.best_many(list(labels)), strict=True))
 
     def sentence_index(self) -> SentenceIndex | None:
         """The pool's sentences embedded (once, on first use) when the semantic signal is on and installed."""
@@ -269,7 +270,7 @@ class PaperIndex:
         `semantic_threshold` (0 at the threshold, 1 at identical meaning), so a perfect sentence is worth
         semantic_weight of a saturated phrase match. Papers only it found get an explanation code of their own."""
         p = self.params
-        warmed = self._similar.pop(term.label, None)
+        warmed = self._similar.get(term.label)
         sims, in_title = warmed if warmed is not None else sentences.best(term.label)
         theta = min(p.semantic_threshold, 0.99)
         lift = np.clip((sims - theta) / (1 - theta), 0.0, None)
@@ -278,7 +279,10 @@ class PaperIndex:
         found = np.flatnonzero(credit > 0)
         if not len(found):
             return ids, scores, codes
-        merged = np.union1d(ids, found)
+        present = np.zeros(len(self.docs), dtype=bool)
+        present[ids] = True
+        present[found] = True
+        merged = np.flatnonzero(present)
         at = np.searchsorted(merged, ids)
         total = credit[merged]
         total[at] += scores

@@ -146,7 +146,7 @@ def load_embedder() -> Embedder | None:
     root = package_dir()
     if root is None or not (root / WEIGHTS).exists() or not (root / TOKENIZER).exists():
         return None
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # planner workers fork; stay single-threaded
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # digest parallelises with processes, not threads
     from safetensors.numpy import load_file
     from tokenizers import Tokenizer
 
