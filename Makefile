@@ -14,7 +14,7 @@ $(VENV)/.stamp-run: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.stamp-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test,postgres]'
+	$(BIN)/python -m pip install -q -e '.[test,postgres,semantic]'
 	touch $@ $(VENV)/.stamp-run
 
 ## Build the demo digest from the bundled sample (offline) and print it; the HTML path is shown at the end.

@@ -41,6 +41,8 @@ from digest.ranking import (  # noqa: E402  # noqa: E402  # noqa: E402
     Interests,
     PaperIndex,
     RankedPaper,
+    RankingParams,
+    load_embedder,
     normalize,
     parse_keyword,
     tokens,
@@ -196,7 +198,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def worker(method: str, size: int, shared: Path, sample: int) -> dict[str, float]:
+def worker(method: str, size: int, shared: Path, sample: int, semantic: float) -> dict[str, float]:
     """One (method, size) run in this process: wall and CPU seconds, and peak RSS."""
     papers = corpus_papers(shared, N_PAPERS)
     subs = subscribers(size, vocabulary(papers))
@@ -204,9 +206,10 @@ def worker(method: str, size: int, shared: Path, sample: int) -> dict[str, float
     base_rss = peak_rss_mb()
     wall, cpu = time.perf_counter(), time.process_time()
     if method == "ours":
-        index = PaperIndex(papers)
+        index = PaperIndex(papers, RankingParams(semantic_weight=semantic))
         built_wall, built_cpu = time.perf_counter(), time.process_time()
         ran = size
+        index.warm(subs)
         empty = sum(not index.rank(s, since=w[0], skip_ids=w[1]) for s, w in zip(subs, wins, strict=True))
     else:
         naive = NaiveScan(papers)
@@ -233,14 +236,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000,10000", help="comma-separated subscriber counts")
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     parser.add_argument("--naive-sample", type=int, default=1000, help="subscribers the naive scan is timed on")
+    parser.add_argument(
+        "--semantic-weight",
+        type=float,
+        default=RankingParams().semantic_weight,
+        help="ours with this semantic weight (0: lexical only; > 0 needs the digest[semantic] extra)",
+    )
     parser.add_argument("--worker", nargs=2, metavar=("METHOD", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker[0], int(args.worker[1]), args.shared, args.naive_sample)))
+        result = worker(args.worker[0], int(args.worker[1]), args.shared, args.naive_sample, args.semantic_weight)
+        print(json.dumps(result))
         return 0
 
     sizes = [int(s) for s in args.sizes.split(",")]
+    semantic = args.semantic_weight > 0 and load_embedder() is not None
     print(f"{N_PAPERS} papers; build = index (ours) or pre-tokenised texts (naive); rank = every subscriber")
+    print(f"ours: semantic signal {f'on (weight {args.semantic_weight:g})' if semantic else 'off'}")
     print("speed-up = naive CPU seconds / ours CPU seconds (wall clock is noisy on a shared machine)\n")
     print("| subscribers | method | build s | rank s | wall s | CPU s | CPU µs / subscriber | peak RSS MB | speed-up |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -249,6 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = {}
         for method in ("ours", "naive"):
             cmd = [sys.executable, __file__, "--shared", str(args.shared), "--naive-sample", str(args.naive_sample)]
+            cmd += ["--semantic-weight", str(args.semantic_weight)]
             out = subprocess.run([*cmd, "--worker", method, str(size)], capture_output=True, text=True, check=True)
             rows[method] = json.loads(out.stdout)
         speedup = rows["naive"]["cpu_s"] / rows["ours"]["cpu_s"]

@@ -205,6 +205,9 @@ class RankingConfig(_Strict):
     trend_weight: float = Field(default=0.15, ge=0)
     recency_weight: float = Field(default=0.05, ge=0)
     recency_half_life_hours: float = Field(default=72.0, ge=0)
+    keyword_mix: float = Field(default=0.7, ge=0, le=1)
+    semantic_weight: float = Field(default=0.1, ge=0)
+    semantic_threshold: float = Field(default=0.35, ge=0, lt=1)
     idf_window_days: int = Field(default=30, ge=1, le=3650)
     learn: bool = True  # use readers' feedback and libraries to rank (per subscriber too)
 

@@ -428,6 +428,7 @@ def _worker_plan(jobs: list[Job]) -> tuple[list[store.NewDelivery], PlanStats]:
     assert _worker is not None, "worker not initialised"
     release_memory()
     _worker.stats = PlanStats()
+    _worker.index.warm(interests_of(job.subscriber) for job in jobs)
     rows = [new_delivery(_worker.plan(job)) for job in jobs]
     _worker.stats.peak_rss_mb = peak_rss_mb()
     return rows, _worker.stats
@@ -505,6 +506,7 @@ def plan_and_record(
             batch = jobs(part)
             if batch:
                 planner = planner or Planner(pool, composer, now, params, idf, signer)
+                planner.index.warm(interests_of(job.subscriber) for job in batch)
                 planned = [planner.plan(job) for job in batch]
                 store_rows([new_delivery(p) for p in planned], planned)
         if planner is not None:

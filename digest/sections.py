@@ -20,6 +20,7 @@ FIELD_RELEVANCE = {"title": 1.0, "keywords": 0.8, "abstract": 0.6}
 OTHER_FIELD = 0.5
 PARTIAL = 0.5  # only some of the keyword's words
 EXPANDED = 0.8  # found through a synonym or a related term, not the reader's own words
+RELATED = 0.5  # none of the keyword's words, a sentence close to it in meaning (the semantic signal)
 
 
 class Section(StrEnum):
@@ -41,11 +42,13 @@ class Pick:
 def relevance(matched: Iterable[Match]) -> float:
     """A paper's relevance on a fixed 0–1 scale, from its best match: 1.0 a keyword in the title, 0.8 in the
     paper's keywords, 0.6 only in the abstract; half for only some of a keyword's words, 0.8× through a
-    synonym or related term. 0 when nothing matched (a reader without keywords, a trending paper)."""
+    synonym or related term, half for a sentence only related in meaning. 0 when nothing matched (a reader
+    without keywords, a trending paper)."""
     best = 0.0
     for m in matched:
         field = max((FIELD_RELEVANCE.get(f, OTHER_FIELD) for f in m.fields), default=OTHER_FIELD)
         score = field * (PARTIAL if m.partial else 1.0) * (EXPANDED if m.via else 1.0)
+        score *= RELATED if m.semantic else 1.0
         best = max(best, score)
     return best
 

@@ -36,6 +36,16 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
 
 
+@pytest.fixture(autouse=True)
+def _lexical_ranking(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, _clean_env: None) -> None:
+    """Tests rank lexically whether or not the `semantic` extra is installed (its output depends on weights a
+    machine may lack): no embedder in this process, semantic_weight 0 in every config read (and so in the
+    planner's worker processes). Tests marked `semantic` keep it, or bring their own embedder."""
+    if request.node.get_closest_marker("semantic") is None:
+        monkeypatch.setattr("digest.ranking._index.load_embedder", lambda: None)
+        monkeypatch.setenv("DIGEST_RANKING__SEMANTIC_WEIGHT", "0")
+
+
 @pytest.fixture(scope="session")
 def pg_server():
     """A throwaway PostgreSQL server for the session, or a skip that says why there is none."""

@@ -10,12 +10,14 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from digest.config import RankingConfig
 from digest.models import Paper
 from digest.planner import ranking_params
 from digest.ranking import (
+    Embedder,
     Interests,
     KeywordError,
     PaperIndex,
@@ -24,6 +26,7 @@ from digest.ranking import (
     RankingParams,
     WindowStats,
     compile_terms,
+    load_embedder,
     normalize,
     parse_keyword,
     rank_papers,
@@ -330,7 +333,7 @@ def test_ranking_config_defaults_match_the_params_and_reach_the_index() -> None:
     config = RankingConfig()
     params = RankingParams()
     assert {f.name: getattr(params, f.name) for f in dataclasses.fields(params)} == config.model_dump(
-        exclude={"idf_window_days"}
+        exclude={"idf_window_days", "learn"}
     )
 
 
@@ -363,10 +366,251 @@ def test_example_config_documents_every_ranking_key() -> None:
     assert not missing
 
 
+# ---------------------------------------------------------------- keyword mix and the semantic signal
+
+
+def test_keywords_combine_as_the_best_plus_a_fraction_of_the_others() -> None:
+    pool = [
+        paper(1, "Mamba for audio", f"{FILLER} Mamba, Mamba."),
+        paper(2, "Pruning and distillation notes", f"{FILLER} We prune, then distill."),
+        *background(),
+    ]
+    keywords = ("mamba", "pruning", "distillation")
+    for mix in (0.0, 0.3, 1.0):
+        index = PaperIndex(pool, RankingParams(keyword_mix=mix, trend_weight=0, recency_weight=0))
+        per_term = []
+        for term in compile_terms(keywords):
+            ids, scores = index.term_scores(term)
+            per_term.append(dict(zip(ids.tolist(), scores.tolist(), strict=True)))
+        expected = {}
+        for i in range(len(index.docs)):
+            values = [t.get(i, 0.0) for t in per_term]
+            if any(values):
+                expected[index.docs[i].paper.id] = max(values) + mix * (sum(values) - max(values))
+        ranked = index.rank(Interests(keywords))
+        top = max(expected.values())
+        assert {r.paper.id: r.score for r in ranked} == pytest.approx({k: v / top for k, v in expected.items()})
+    strong_one = PaperIndex(pool, RankingParams(keyword_mix=0.0)).rank(Interests(keywords))
+    plain_sum = PaperIndex(pool, RankingParams(keyword_mix=1.0)).rank(Interests(keywords))
+    assert strong_one[0].paper.id == 1 and plain_sum[0].paper.id == 2
+
+
+class _Encoding:
+    def __init__(self, ids: list[int]) -> None:
+        self.ids = ids
+
+
+class _WordTokenizer:
+    """A stand-in tokenizer: one id per known word (case-folded), unknown words dropped."""
+
+    def __init__(self, vocab: dict[str, int]) -> None:
+        self.vocab = vocab
+
+    def encode_batch(self, texts: list[str], add_special_tokens: bool = False) -> list[_Encoding]:
+        return [_Encoding([self.vocab[w] for w in normalize(t).split() if w in self.vocab]) for t in texts]
+
+
+def toy_embedder() -> Embedder:
+    """Three directions of meaning: transport (sinkhorn, wasserstein, transport), proteins, and filler."""
+    words = ["optimal", "transport", "sinkhorn", "wasserstein", "protein", "folding", "we", "model"]
+    axes = [0, 0, 0, 0, 1, 1, 2, 2]
+    vectors = np.zeros((len(words) + 1, 4), dtype=np.float32)
+    for i, axis in enumerate(axes):
+        vectors[i, axis] = 1.0
+    vectors[-1] = -vectors[:-1].sum(axis=0)  # an unused token that puts the vocabulary's mean at 0
+    return Embedder(vectors, _WordTokenizer({w: i for i, w in enumerate(words)}))
+
+
+def test_the_semantic_signal_finds_papers_by_meaning_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("digest.ranking._index.load_embedder", toy_embedder)
+    pool = [
+        paper(1, "Optimal transport for alignment"),
+        paper(2, "Fast solvers", "Short. We speed up Sinkhorn iterations for Wasserstein barycenters."),
+        paper(3, "Protein folding at scale", "We model protein folding with a new model."),
+        *background(),
+    ]
+    lexical = rank_papers(pool, Interests(("optimal transport",)), RankingParams(semantic_weight=0))
+    assert [r.paper.id for r in lexical] == [1]
+    params = RankingParams(semantic_weight=0.3, semantic_threshold=0.3)
+    ranked = rank_papers(pool, Interests(("optimal transport",)), params)
+    assert [r.paper.id for r in ranked] == [1, 2]
+    assert ranked[0].matched[0].semantic is False and ranked[0].matched[0].fields == ("title",)
+    [related] = ranked[1].matched
+    assert related.semantic and related.term == "optimal transport" and related.fields == ("abstract",)
+    from digest.compose import MatchView
+
+    view = MatchView(related.term, related.fields, related=related.semantic)
+    assert view.quoted == 'related in meaning to "optimal transport" (the abstract)'
+
+
+@pytest.mark.semantic
+def test_the_email_says_when_meaning_carried_a_paper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the planner and the composer: a paper only the semantic signal found is sent, its "why" line
+    in both parts says so, and a lexical match is explained as before."""
+    import email
+    from email.message import Message
+
+    from digest import store
+    from digest.compose import Composer
+    from digest.config import parse_config
+    from digest.models import PaperRecord
+    from digest.planner import plan
+
+    monkeypatch.setattr("digest.ranking._index.load_embedder", toy_embedder)
+    settings = parse_config(
+        f"""
+database_url = "sqlite:///{tmp_path / "digest.db"}"
+[ranking]
+semantic_weight = 0.3
+semantic_threshold = 0.3
+[[subscribers]]
+email = "ada@example.org"
+keywords = ["optimal transport"]
+""",
+        Path(tmp_path / "digest.toml"),
+    )
+    engine = store.open_engine(settings.database_url)
+    store.ensure_schema(engine)
+    records = [
+        PaperRecord(source="t", title="Optimal transport for alignment", abstract=FILLER),
+        PaperRecord(
+            source="t", title="Fast solvers", abstract="Short. We speed up Sinkhorn iterations for barycenters."
+        ),
+        *[PaperRecord(source="t", title=f"Unrelated topic {i}", abstract=FILLER) for i in range(20)],
+    ]
+    with engine.begin() as conn:
+        store.upsert_records(conn, records, NOW - dt.timedelta(hours=2))
+    with engine.connect() as conn:
+        [planned] = plan(conn, settings, Composer(), NOW, only=["ada@example.org"])
+    assert [r.paper.title for r in planned.ranked] == ["Optimal transport for alignment", "Fast solvers"]
+    assert [m.semantic for r in planned.ranked for m in r.matched] == [False, True]
+    assert planned.data is not None
+    message = email.message_from_bytes(planned.data)
+    parts: dict[str, str] = {}
+    for part in message.walk():
+        if isinstance(part, Message) and part.get_content_maintype() == "text":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            parts[part.get_content_subtype()] = " ".join(payload.decode().split())
+    assert 'Why: "optimal transport" in the title' in parts["plain"]
+    assert 'Why: related in meaning to "optimal transport" (the abstract)' in parts["plain"]
+    assert "related in meaning to <b>optimal transport</b> (the abstract)" in parts["html"]
+
+
+def test_without_the_extra_the_semantic_weight_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("digest.ranking._index.load_embedder", lambda: None)
+    pool = [paper(1, "Optimal transport for alignment"), paper(2, "Sinkhorn solvers"), *background()]
+    on = rank_papers(pool, Interests(("optimal transport",)), RankingParams(semantic_weight=0.5))
+    off = rank_papers(pool, Interests(("optimal transport",)))
+    assert [(r.paper.id, r.score, r.matched) for r in on] == [(r.paper.id, r.score, r.matched) for r in off]
+
+
+def test_the_installed_embeddings_load_offline_and_make_sense() -> None:
+    embedder = load_embedder()
+    if embedder is None:
+        pytest.skip("the digest[semantic] extra (wordllama) is not installed")
+    vectors = embedder.embed(["diffusion model", "denoising diffusion for image generation", "protein folding", ""])
+    assert vectors.shape == (4, embedder.dim)
+    assert np.linalg.norm(vectors[:3], axis=1) == pytest.approx(1.0, abs=1e-5)
+    assert not vectors[3].any()
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+    text = "We propose Sinkhorn-based optimal transport (OT) for LLMs, e.g. GPT-4."
+    ids = embedder.tokenizer.encode(text, add_special_tokens=False).ids  # the whole text at once
+    mean = embedder.vectors[ids].mean(axis=0)
+    assert embedder.embed([text])[0] == pytest.approx(mean / np.linalg.norm(mean), abs=1e-5)
+
+
+# ---------------------------------------------------------------- invariants over the shared corpus
+
+
+def corpus_papers() -> list[Paper]:
+    from digest.sources.file import read_file
+    from tests.helpers import corpus_files
+
+    records = [r for path in corpus_files() for r in read_file(path, "corpus").records]
+    rng = random.Random(11)
+    return [
+        Paper(
+            id=i,
+            key=f"test:{i:04d}",
+            title=r.title,
+            abstract=r.abstract or "",
+            upvotes=rng.randrange(50),
+            first_seen_at=NOW - dt.timedelta(hours=rng.uniform(0, 72)),
+            last_seen_at=NOW,
+        )
+        for i, r in enumerate(records, start=1)
+    ]
+
+
+INTERESTS = [
+    Interests(("linear attention", "state space model", "mamba")),
+    Interests(("quantization", "low-bit", "LLM inference"), exclude=("survey", "diffusion")),
+    Interests(("generalization bounds", "PAC-Bayes", "sample complexity"), max_papers=4),
+    Interests(("LLM evaluation", "benchmark^2"), synonyms=False),
+    Interests(("in-context learning", "transformer theory"), max_papers=25),
+]
+
+
+@pytest.mark.parametrize("interests", INTERESTS, ids=lambda i: i.keywords[0])
+def test_ranking_invariants_on_real_papers(interests: Interests) -> None:
+    """Whatever the pool order: the same order, never an excluded or skipped paper, at most max_papers, scores
+    falling, and every explanation true (a named keyword, found in each field it names)."""
+    pool = corpus_papers()
+    skip = {p.id or 0 for p in pool[::7]}
+    since = NOW - dt.timedelta(hours=60)
+    ranked = PaperIndex(pool).rank(interests, since=since, skip_ids=skip)
+    shuffled = pool[:]
+    random.Random(3).shuffle(shuffled)
+    again = PaperIndex(shuffled).rank(interests, since=since, skip_ids=skip)
+    assert [(r.paper.id, r.score, r.matched) for r in again] == [(r.paper.id, r.score, r.matched) for r in ranked]
+    assert 0 < len(ranked) <= interests.max_papers
+    assert [r.score for r in ranked] == sorted((r.score for r in ranked), reverse=True)
+    excluded = compile_terms(interests.exclude, interests.synonyms)
+    keywords = {
+        parse_keyword(k)[0]: t for k, t in zip(interests.keywords, compile_terms(interests.keywords), strict=True)
+    }
+    for r in ranked:
+        assert r.paper.id not in skip and r.paper.first_seen_at >= since
+        fields = {"title": tokens(r.paper.title), "abstract": tokens(r.paper.abstract)}
+        text = " ".join(fields["title"] + ["|"] + fields["abstract"])
+        for term in excluded:
+            assert not any(f" {' '.join(v.phrase)} " in f" {text} " for v in term.variants if v.kind == "same")
+        assert r.matched and len({m.term for m in r.matched}) == len(r.matched)
+        for m in r.matched:
+            assert m.term in keywords and not m.semantic
+            term = keywords[m.term]
+            streams = [f" {' '.join(fields[name])} " for name in m.fields]
+            for stream in streams:  # each named field holds a word of the keyword (or of a table entry)
+                assert any(f" {tok} " in stream for v in term.variants for tok in v.phrase), (m, r.paper.title)
+            if not m.partial:  # and one of them the whole phrase, or the entry named by `via`
+                phrases = [v.phrase for v in term.variants if m.via is None or v.text == m.via]
+                assert any(f" {' '.join(p)} " in s for p in phrases for s in streams), (m, r.paper.title)
+
+
 # ---------------------------------------------------------------- quality on the shared judgments
 
 
-def test_beats_both_baselines_on_the_shared_judgments() -> None:
+def test_the_quality_benchmark_runs_on_a_slice(tmp_path: Path) -> None:
+    """benchmarks/relevance.py end to end on four profiles with its small grid: every ranker scored per profile,
+    leave-one-out computed, and the tables written between the markers of a RANKING.md."""
+    if not (EVAL / "judgments.json").exists():
+        pytest.skip(f"shared judgments not found at {EVAL}")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import relevance
+
+    doc = tmp_path / "RANKING.md"
+    doc.write_text(f"# Ranking\n\n{relevance.BEGIN}\nstale tables\n{relevance.END}\n\nSpeed.\n")
+    relevance.main(["--shared", str(EVAL.parent), "--quick", "--profiles", "4", "--write", str(doc)])
+    text = doc.read_text()
+    assert "stale tables" not in text and text.endswith("Speed.\n")
+    profiles = json.loads((EVAL / "profiles.json").read_text())[:4]
+    for profile in profiles:
+        assert f"| {profile['id']} | " in text
+    assert "| **mean** |" in text and "synonym table off" in text
+
+
+def test_beats_bm25_on_the_mean_of_the_shared_judgments() -> None:
     if not (EVAL / "judgments.json").exists():
         pytest.skip(f"shared judgments not found at {EVAL}")
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -420,11 +664,20 @@ keywords = ["graph transformers", "optimal transport"]
     assert narrow.ranked[0].score == narrow.ranked[1].score
 
 
+@pytest.mark.semantic
+@pytest.mark.parametrize("semantic", [False, True], ids=["lexical", "semantic"])
 @pytest.mark.parametrize("idf_days", [7, 10])
-def test_an_index_of_what_is_still_sendable_ranks_as_one_of_the_whole_window(idf_days: int) -> None:
+def test_an_index_of_what_is_still_sendable_ranks_as_one_of_the_whole_window(
+    idf_days: int, semantic: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The planner indexes only papers some reader may still receive, with `WindowStats` gathered batch by
     batch over the stored windows: every reader's ranking (scores included) is the same as from an index
-    over the whole lookback window with idf over the idf window."""
+    over the whole lookback window with idf over the idf window, with the semantic signal too (it depends on
+    each paper alone)."""
+    if not semantic:
+        monkeypatch.setattr("digest.ranking._index.load_embedder", lambda: None)
+    elif load_embedder() is None:
+        pytest.skip("the digest[semantic] extra (wordllama) is not installed")
     from digest.sources.file import read_file
     from tests.helpers import corpus_files
 
@@ -468,5 +721,7 @@ def test_an_index_of_what_is_still_sendable_ranks_as_one_of_the_whole_window(idf
         assert [r.score for r in got] == pytest.approx([r.score for r in expected], rel=1e-12)
         compared += len(got)
     assert compared > 20
+    if semantic:
+        assert any(m.semantic for i in readers for r in small.rank(i, since=pool_start) for m in r.matched)
     with pytest.raises(KeyError, match="not gathered"):
         small.rank(Interests(("zebrafish",)))

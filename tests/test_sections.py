@@ -103,6 +103,7 @@ def test_relevance_is_a_fixed_scale() -> None:
     assert relevance([Match("x", ("abstract",))]) == 0.6
     assert relevance([Match("x", ("title",), partial=True)]) == 0.5
     assert relevance([Match("x", ("title",), via="synonym")]) == 0.8
+    assert relevance([Match("x", ("abstract",), semantic=True)]) == pytest.approx(0.3)
     assert relevance([]) == 0.0
 
 

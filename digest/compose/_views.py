@@ -79,11 +79,13 @@ def short_authors(authors: Sequence[str], keep: int = 3) -> str:
 @dataclass(frozen=True, slots=True)
 class MatchView:
     """One matched interest, where in the paper it was found, and whether only some of its words were
-    (`partial`): a reader takes "in the title" literally, so a partial match says "partly"."""
+    (`partial`: a reader takes "in the title" literally, so a partial match says "partly") or none of them, a
+    sentence there being close to it in meaning (`related`: the semantic signal, and the email says so)."""
 
     term: str
     fields: tuple[str, ...]
     partial: bool = False
+    related: bool = False
 
     @property
     def where(self) -> str:
@@ -97,6 +99,8 @@ class MatchView:
 
     @property
     def quoted(self) -> str:
+        if self.related:
+            return f'related in meaning to "{self.term}" (the {self.where})'
         return f'"{self.term}" {self.placed}'
 
 
@@ -221,7 +225,7 @@ def match_views(matched: tuple[Match, ...]) -> tuple[tuple[str, ...], tuple[Matc
     """The matched terms as shown (single-line) and where each was found; shared by many digests."""
     return (
         tuple(one_line(m.term) for m in matched),
-        tuple(MatchView(one_line(m.term), tuple(m.fields), m.partial) for m in matched),
+        tuple(MatchView(one_line(m.term), tuple(m.fields), m.partial, m.semantic) for m in matched),
     )
 
 

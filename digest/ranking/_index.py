@@ -10,12 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import heapq
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from digest.models import Paper
+from digest.ranking._semantic import SentenceIndex, load_embedder
 from digest.ranking._stats import FIELDS, NONE, DocStats, Postings, WindowStats, bm25_idf, paper_fields, same_phrases
 from digest.ranking._terms import Interests, Term, compile_terms
 
@@ -36,6 +37,9 @@ class RankingParams:
     trend_weight: float = 0.15
     recency_weight: float = 0.05
     recency_half_life_hours: float = 72.0
+    keyword_mix: float = 0.7
+    semantic_weight: float = 0.1
+    semantic_threshold: float = 0.35
 
     def field_weight(self, name: str) -> float:
         return {"title": self.title_weight, "keywords": self.keywords_weight, "abstract": self.abstract_weight}[name]
@@ -43,12 +47,16 @@ class RankingParams:
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """A keyword that matched a paper, in which fields, through which table entry (`via`), and whether only in part."""
+    """A keyword that matched a paper, in which fields, through which table entry (`via`), and whether only in part.
+
+    `semantic`: none of its words matched; the paper is there because a sentence of it (in `fields`) is close in
+    meaning to the keyword (the optional semantic signal)."""
 
     term: str
     fields: tuple[str, ...]
     via: str | None = None
     partial: bool = False
+    semantic: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +98,8 @@ class _TermHits:
 
 
 _VARIANT_BITS = 1 << 16
+# Explanation codes of papers only the semantic signal found: its best sentence is the title, or in the abstract.
+_RELATED_TITLE, _RELATED_ABSTRACT = -1, -2
 _FLOOR = 0.02
 # Share of a multi-word keyword's score that comes from its words taken one by one (BM25F over each word,
 # so how central they are to the paper counts), the rest from the phrase model; not a config key (yet).
@@ -122,8 +132,14 @@ class PaperIndex:
     """
 
     def __init__(
-        self, papers: Sequence[Paper], params: RankingParams | None = None, idf: DocStats | None = None
+        self,
+        papers: Sequence[Paper],
+        params: RankingParams | None = None,
+        idf: DocStats | None = None,
+        sentences: SentenceIndex | None = None,
     ) -> None:
+        """`sentences`: these same papers' sentences already embedded, in the index's order (`docs`), so many
+        indexes over one pool (a benchmark's settings) embed them once."""
         self.params = params or RankingParams()
         self.docs: list[_Doc] = []
         for paper in sorted(papers, key=lambda p: (-p.first_seen_at.timestamp(), p.key)):
@@ -146,6 +162,8 @@ class PaperIndex:
         self._hits: dict[str, _TermHits] = {}
         self._excluded: dict[str, np.ndarray] = {}
         self._trending: list[int] | None = None
+        self._sentences = sentences
+        self._similar: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return len(self.docs)
@@ -182,6 +200,11 @@ class PaperIndex:
 
     # ------------------------------------------------------------ per distinct term (cached)
 
+    def term_scores(self, term: Term) -> tuple[np.ndarray, np.ndarray]:
+        """A term's matches as (positions in `docs`, sorted; unweighted scores): for benchmarks built on the index."""
+        found = self._term(term)
+        return found.ids, found.scores
+
     def hits(self, term: Term) -> dict[int, Match]:
         """Papers this term counts for → where and how it matched (for inspection; ranking uses arrays)."""
         found = self._term(term)
@@ -210,8 +233,62 @@ class PaperIndex:
         words = next((v.phrase for v in term.variants if v.partial), ())
         if WORD_WEIGHT > 0 and words and len(ids):
             scores = (1 - WORD_WEIGHT) * scores + WORD_WEIGHT * self._word_scores(set(words), ids)
-        result = self._hits[term.key] = _TermHits(ids, scores, fields, self._codes(ids, fields))
+        codes = self._codes(ids, fields)
+        sentences = self.sentence_index()
+        if sentences is not None:
+            ids, scores, codes = self._with_semantic(sentences, term, idf, ids, scores, codes)
+        result = self._hits[term.key] = _TermHits(ids, scores, fields, codes)
         return result
+
+    def warm(self, many: Iterable[Interests]) -> None:
+        """Get ready to rank these subscribers: with the semantic signal on, their keywords not scored yet are
+        compared with every sentence of the pool in a few matrix products, rather than one pass each."""
+        sentences = self.sentence_index()
+        if sentences is None:
+            return
+        labels = {
+            t.label: None
+            for interests in many
+            for t in compile_terms(interests.keywords, interests.synonyms)
+            if t.key not in self._hits
+        }
+        # kept for this batch only: its keywords are all scored (and cached in `_hits`) before the next one
+        self._similar = dict(zip(labels, sentences.best_many(list(labels)), strict=True))
+
+    def sentence_index(self) -> SentenceIndex | None:
+        """The pool's sentences embedded (once, on first use) when the semantic signal is on and installed."""
+        if self._sentences is None and self.params.semantic_weight > 0:
+            embedder = load_embedder()
+            if embedder is not None:
+                self._sentences = SentenceIndex(embedder, [(d.paper.title, d.paper.abstract) for d in self.docs])
+        return self._sentences
+
+    def _with_semantic(
+        self, sentences: SentenceIndex, term: Term, idf: float, ids: np.ndarray, scores: np.ndarray, codes: list[int]
+    ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """Add the semantic credit: semantic_weight × idf × (k1 + 1) × how far the paper's best sentence is above
+        `semantic_threshold` (0 at the threshold, 1 at identical meaning), so a perfect sentence is worth
+        semantic_weight of a saturated phrase match. Papers only it found get an explanation code of their own."""
+        p = self.params
+        warmed = self._similar.get(term.label)
+        sims, in_title = warmed if warmed is not None else sentences.best(term.label)
+        theta = min(p.semantic_threshold, 0.99)
+        lift = np.clip((sims - theta) / (1 - theta), 0.0, None)
+        saturation = p.tf_saturation + 1 if p.tf_saturation > 0 else 1.0
+        credit = p.semantic_weight * idf * saturation * lift
+        found = np.flatnonzero(credit > 0)
+        if not len(found):
+            return ids, scores, codes
+        present = np.zeros(len(self.docs), dtype=bool)
+        present[ids] = True
+        present[found] = True
+        merged = np.flatnonzero(present)
+        at = np.searchsorted(merged, ids)
+        total = credit[merged]
+        total[at] += scores
+        merged_codes = np.where(in_title[merged], _RELATED_TITLE, _RELATED_ABSTRACT)
+        merged_codes[at] = codes
+        return merged, total, merged_codes.tolist()
 
     def _word_scores(self, words: Collection[str], ids: np.ndarray) -> np.ndarray:
         """BM25F of the keyword's words taken one by one, for these papers: each word's idf × saturated mentions."""
@@ -328,7 +405,10 @@ class PaperIndex:
             return None
         code = found.codes[j]
         match = found.matches.get(code)
-        if match is None:
+        if match is None and code < 0:
+            where = ("title",) if code == _RELATED_TITLE else ("abstract",)
+            match = found.matches[code] = Match(term.label, where, None, partial=True, semantic=True)
+        elif match is None:
             exact, rest = code & 1, code >> 1
             mask, variant = divmod(rest, _VARIANT_BITS)
             names = tuple(name for bit, name in enumerate(FIELDS) if mask & (1 << bit))
@@ -384,10 +464,7 @@ class PaperIndex:
             end = h.ids.searchsorted(cutoff)
             ids_parts.append(h.ids[:end])
             value_parts.append(h.scores[:end] if t.weight == 1 else h.scores[:end] * t.weight)
-        if len(ids_parts) == 1:
-            relevance = np.bincount(ids_parts[0], value_parts[0], minlength=cutoff)
-        else:
-            relevance = np.bincount(np.concatenate(ids_parts), np.concatenate(value_parts), minlength=cutoff)
+        relevance = self._combine(ids_parts, value_parts, cutoff)
         if drop is not None and len(drop):
             relevance[drop[drop < cutoff]] = 0.0
         ids = np.flatnonzero(relevance)
@@ -406,6 +483,23 @@ class PaperIndex:
                     matched.append(m)
             out.append(RankedPaper(self.docs[i].paper, score, tuple(matched)))
         return out
+
+    def _combine(self, ids_parts: list[np.ndarray], value_parts: list[np.ndarray], cutoff: int) -> np.ndarray:
+        """Each paper's relevance from its keyword scores: the best one plus `keyword_mix` × the others.
+
+        A subscriber's keywords are alternatives: one strong match should not be outweighed by several weak
+        ones, yet a paper on two of their interests still ranks above one on a single interest.
+        """
+        if len(ids_parts) == 1:
+            return np.bincount(ids_parts[0], value_parts[0], minlength=cutoff)
+        total = np.bincount(np.concatenate(ids_parts), np.concatenate(value_parts), minlength=cutoff)
+        mix = self.params.keyword_mix
+        if mix >= 1:
+            return total
+        best = np.zeros(cutoff)
+        for ids, values in zip(ids_parts, value_parts, strict=True):
+            best[ids] = np.maximum(best[ids], values)
+        return np.asarray(mix * total + (1 - mix) * best)
 
     def _order(self, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """Positions of `ids` by falling score (to 9 decimals), then upvotes, then key: deterministic."""
