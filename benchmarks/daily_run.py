@@ -79,8 +79,10 @@ async def raw_smtp(port: int, messages: Iterable[tuple[str, bytes]], sender: str
     return sent
 
 
-def _write_world(papers: int, subscribers: int, folder: Path, tables: dict[str, dict[str, object]]) -> None:
-    write_world(build_world(papers, subscribers), folder, tables)
+def _write_world(
+    papers: int, subscribers: int, folder: Path, tables: dict[str, dict[str, object]], follow_share: float
+) -> None:
+    write_world(build_world(papers, subscribers, follow_share=follow_share), folder, tables)
 
 
 def _write_papers(papers: int, day_index: int, day: dt.date, path: Path) -> None:
@@ -113,7 +115,7 @@ def run(args: argparse.Namespace, folder: Path, port: int | None) -> None:
     if not args.no_web:
         # as deployed with `digest serve`: every digest carries signed links (feedback under each paper)
         tables["web"] = {"base_url": "https://papers.example.org", "secret": SECRET}
-    _in_child(_write_world, args.papers, args.subscribers, folder, tables)
+    _in_child(_write_world, args.papers, args.subscribers, folder, tables, args.follow_share)
     config = folder / "digest.toml"
     report("world", args.subscribers, time.perf_counter() - started, papers=args.papers)
 
@@ -243,6 +245,12 @@ def main() -> None:
         type=float,
         default=0.0,
         help="share of subscribers who rate 5 new papers each day before compose (their models all rebuilt)",
+    )
+    parser.add_argument(
+        "--follow-share",
+        type=float,
+        default=0.1,
+        help="share of subscribers who follow one or two authors (default: %(default)s)",
     )
     args = parser.parse_args()
     if args.days < 1:

@@ -96,6 +96,7 @@ class Subscriber:
     keywords: tuple[str, ...]
     exclude: tuple[str, ...] = ()
     max_papers: int = 10
+    authors: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -197,9 +198,11 @@ def build_papers(
     return items
 
 
-def build_subscribers(vocab: Sequence[str], count: int, seed: int = 2) -> list[Subscriber]:
-    """Keyword lists with a realistic skew: a quarter pick one of a few popular bundles, the rest draw Zipf."""
+def build_subscribers(vocab: Sequence[str], count: int, seed: int = 2, follow_share: float = 0.0) -> list[Subscriber]:
+    """Keyword lists with a realistic skew: a quarter pick one of a few popular bundles, the rest draw Zipf.
+    `follow_share` of them also follow one or two authors (drawn apart, so the rest of the world is the same)."""
     rng = random.Random(seed)
+    follows = random.Random(seed + 1000)
     top, anyword = Zipf(rng, 20), Zipf(rng, len(vocab))
     bundles = [tuple(dict.fromkeys(vocab[top()] for _ in range(rng.randint(1, 3)))) for _ in range(30)]
     pick_bundle = Zipf(rng, len(bundles))
@@ -213,15 +216,28 @@ def build_subscribers(vocab: Sequence[str], count: int, seed: int = 2) -> list[S
         exclude = (vocab[anyword()],) if rng.random() < 0.1 else ()
         exclude = tuple(e for e in exclude if e not in keywords)
         name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}" if rng.random() < 0.8 else ""
-        subs.append(Subscriber(f"reader{i:06d}@example.org", name, keywords, exclude, rng.choice((5, 10, 10, 20))))
+        authors: tuple[str, ...] = ()
+        if follows.random() < follow_share:
+            authors = tuple(
+                {f"{follows.choice(FIRST_NAMES)} {follows.choice(LAST_NAMES)}" for _ in range(follows.randint(1, 2))}
+            )
+        email = f"reader{i:06d}@example.org"
+        subs.append(Subscriber(email, name, keywords, exclude, rng.choice((5, 10, 10, 20)), tuple(sorted(authors))))
     return subs
 
 
-def build_world(papers: int = 2000, subscribers: int = 1000, day: dt.date | None = None, seed: int = 1) -> World:
+def build_world(
+    papers: int = 2000,
+    subscribers: int = 1000,
+    day: dt.date | None = None,
+    seed: int = 1,
+    follow_share: float = 0.0,
+) -> World:
     base = corpus_papers()
     vocab = vocabulary(base)
     day = day or dt.datetime.now(dt.UTC).date()
-    return World(build_papers(base, papers, day, seed), build_subscribers(vocab, subscribers, seed + 1), vocab)
+    subs = build_subscribers(vocab, subscribers, seed + 1, follow_share)
+    return World(build_papers(base, papers, day, seed), subs, vocab)
 
 
 def later_papers(papers: int, day_index: int, day: dt.date, seed: int = 1) -> list[dict[str, Any]]:
@@ -315,6 +331,8 @@ def config_text(world: World, papers_file: str, tables: dict[str, dict[str, obje
         if sub.exclude:
             lines.append(f"exclude = {_toml(sub.exclude)}")
         lines.append(f"max_papers = {sub.max_papers}")
+        if sub.authors:
+            lines.append(f"authors = {_toml(sub.authors)}")
     return "\n".join(lines) + "\n"
 
 
