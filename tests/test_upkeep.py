@@ -122,10 +122,11 @@ def test_pruning_hands_the_space_back_to_the_file_system(tmp_path: Path) -> None
     with engine.begin() as conn:
         assert store.prune_messages(conn, day + dt.timedelta(days=1)) == 200
     freed = store.reclaim_space(engine)
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     after = store.database_size(engine) or 0
     assert freed > 10_000_000 and after < before - 10_000_000
+    # moving pages writes them to the write-ahead log: it must not stay as large as what was freed
+    wal = tmp_path / "digest.db-wal"
+    assert not wal.exists() or wal.stat().st_size < 1_000_000
 
 
 def test_a_backup_taken_while_send_works_is_sound(tmp_path: Path) -> None:

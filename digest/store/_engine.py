@@ -43,6 +43,8 @@ def _configure_sqlite(engine: Engine) -> None:
             # takes effect only before the first table exists
             cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
         cur.execute("PRAGMA journal_mode=WAL")
+        # a big transaction (a day's digests, retention's page moves) grows the log; a checkpoint trims it back
+        cur.execute("PRAGMA journal_size_limit=67108864")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")

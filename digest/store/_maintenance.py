@@ -17,7 +17,8 @@ from digest.store._engine import StoreError
 def reclaim_space(engine: Engine) -> int:
     """Hand pages freed by retention back to the file system; how many bytes went (0 elsewhere). SQLite files
     made by digest use incremental auto-vacuum; an older file keeps its free pages for new digests (a full
-    `VACUUM` converts it). PostgreSQL's autovacuum does this by itself."""
+    `VACUUM` converts it). The write-ahead log the move went through is truncated after (unless a reader
+    holds it; `journal_size_limit` trims it at a later checkpoint). PostgreSQL's autovacuum does this itself."""
     if engine.dialect.name != "sqlite":
         return 0
     with engine.connect() as conn:
@@ -30,6 +31,8 @@ def reclaim_space(engine: Engine) -> int:
         raw.isolation_level = None
         try:
             raw.executescript("PRAGMA incremental_vacuum;")  # execute() would free one page a call
+            # the pages it moved went through the write-ahead log, which keeps its size until truncated
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             raw.isolation_level = level
         after = int(conn.exec_driver_sql("PRAGMA freelist_count").scalar_one())
