@@ -210,6 +210,8 @@ class RankingConfig(_Strict):
     semantic_threshold: float = Field(default=0.35, ge=0, lt=1)
     idf_window_days: int = Field(default=30, ge=1, le=3650)
     learn: bool = True  # use readers' feedback and libraries to rank (per subscriber too)
+    # a learning reader's model beside their keywords: keyword (0-1) + feedback_weight x trust x (2p - 1)
+    feedback_weight: float = Field(default=0.8, ge=0, le=10)
 
 
 class _SourceBase(_Strict):

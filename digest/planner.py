@@ -14,7 +14,6 @@ import json
 import logging
 import multiprocessing
 import os
-import random
 import time
 import zlib
 from collections import deque
@@ -27,7 +26,6 @@ from email.policy import SMTP
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 from sqlalchemy import Connection, Engine
 
 from digest import store
@@ -35,7 +33,7 @@ from digest.authors import AuthorIndex
 from digest.compose import Composer
 from digest.config import Settings, SubscriberConfig
 from digest.health import outage_notices
-from digest.learning import ReaderModel, Vector, train, vectorize
+from digest.learning import ReaderModel
 from digest.links import Signer, signer_of
 from digest.logs import event
 from digest.memo import Memo
@@ -51,8 +49,9 @@ from digest.ranking import (
     compile_terms,
     paper_fields,
 )
+from digest.reranking import PoolModels
 from digest.sections import Section, assemble
-from digest.selection import PLAN_CHUNK, Job, Training, interests_of, jobs_for, todo_and_pool
+from digest.selection import PLAN_CHUNK, Job, interests_of, jobs_for, todo_and_pool
 
 log = logging.getLogger("digest.pipeline")
 
@@ -61,13 +60,7 @@ POOL_CHUNK = 125
 POOL_MIN_SUBSCRIBERS = 2000
 KEEP_PLANNED = 100
 RANKINGS_KEPT = 4096
-# a learning reader: their model's say beside their keywords (0.2 lifted the feedback benchmark's day-2 nDCG@10
-# by ~0.03 without lowering any profile; more helped the mean but lowered some), and without keywords
-BLEND = 0.2
-# a reader with no keywords but a model: "more like my library", the day's upvotes only a small prior
-UPVOTES_WITHOUT_KEYWORDS = 0.2
 WIDE_TOP = 30  # keyword candidates a model re-ranks
-BACKGROUND = 20  # unlabelled papers of the day a model learns from as weak negatives
 
 
 @dataclass(slots=True)
@@ -106,7 +99,7 @@ class Planned:
 
 def ranking_params(settings: Settings) -> RankingParams:
     """The `[ranking]` table as the ranking module's plain parameters."""
-    return RankingParams(**settings.ranking.model_dump(exclude={"idf_window_days", "learn"}))
+    return RankingParams(**settings.ranking.model_dump(exclude={"idf_window_days", "learn", "feedback_weight"}))
 
 
 @dataclass(slots=True)
@@ -143,12 +136,7 @@ class Planner:
         self.signer = signer
         self._authors: AuthorIndex | None = None  # built when a reader first follows someone
         self._by_upvotes: list[Paper] | None = None
-        self._pool_vectors: list[Vector] | None = None  # built when a reader's model is first used
-        self._vocab: dict[str, int] = {}
-        self._matrix: tuple[np.ndarray, np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0), np.zeros(0))
-        self._where: dict[int, int] | None = None
-        self._by_id: dict[int | None, int] | None = None
-        self._first_seen: np.ndarray | None = None
+        self._models: PoolModels | None = None  # built when a reader's model is first used
         # readers who share interests (and history) share a ranking: popular keyword sets recur often
         self.rankings = Memo(RANKINGS_KEPT)
         self.composer = composer
@@ -161,7 +149,7 @@ class Planner:
         sub = job.subscriber
         model, trained = job.model, None
         if model is None and job.training is not None:
-            model = self._train(job.training, job)
+            model = self._pool_models().train(job.training.examples, job.training.fingerprint, job.since)
             if model is not None:
                 data = zlib.compress(json.dumps(model.to_json()).encode(), 1)
                 trained = (sub.email, job.training.fingerprint, data)
@@ -205,41 +193,19 @@ class Planner:
     def _blend(
         self, job: Job, interests: Interests, model: ReaderModel
     ) -> tuple[list[RankedPaper], dict[int, tuple[float, str | None]]]:
-        """The reader's keyword ranking re-ranked with their model: a wider keyword top (memoised like the
-        ranking) plus the model's own favourites, scored share × keyword (0–1) + weight × (2p − 1); papers very close
-        to a disliked one sink. Returns the ranking and, by `id(paper)`, each pick's probability and the liked
-        paper it is closest to."""
+        """The reader's keyword ranking re-ranked with their model (`reranking`): a wider keyword top, memoised
+        like the ranking, plus the model's own favourites among what they may still receive."""
         keyword = self._rank(replace(interests, max_papers=max(3 * interests.max_papers, WIDE_TOP)), job)
-        vectors, probs = self._vectors(), self._probabilities(model)
-        where = self._positions()
-        top = max((r.score for r in keyword), default=0.0) or 1.0
-        share, alpha = (1.0, BLEND) if interests.keywords else (UPVOTES_WITHOUT_KEYWORDS, 1.0)
-        candidates: dict[int, tuple[float, RankedPaper]] = {}
-        for r in keyword:
-            i = where[id(r.paper)]
-            candidates[i] = (r.score / top, r)
         excluded = compile_terms(interests.exclude, interests.synonyms)
-        favourites = 0
-        for i in np.argsort(-probs, kind="stable").tolist():
-            if favourites >= 2 * interests.max_papers or probs[i] < 0.5:
-                break
-            paper = self.pool[i]
-            if i in candidates or not _eligible(paper, job) or _holds_any(paper, excluded):
-                continue
-            candidates[i] = (0.0, RankedPaper(paper, 0.0))
-            favourites += 1
-        scored = []
-        for i, (kw, r) in candidates.items():
-            score = share * kw + alpha * (2.0 * float(probs[i]) - 1.0)
-            if model.near_disliked(vectors[i]):
-                score -= 1.0
-            scored.append((score, r.paper.key, i, r))
-        scored.sort(key=lambda s: (-s[0], s[1]))
-        out, learned = [], {}
-        for score, _, i, r in scored[: interests.max_papers + len(job.subscriber.authors) + 5]:
-            out.append(RankedPaper(r.paper, score, r.matched))
-            learned[id(r.paper)] = (float(probs[i]), model.because(vectors[i]))
-        return out, learned
+        return self._pool_models().rerank(
+            keyword,
+            model,
+            weight=job.feedback_weight,
+            has_keywords=bool(interests.keywords),
+            candidate=lambda paper: _eligible(paper, job) and not _holds_any(paper, excluded),
+            favourites=2 * interests.max_papers,
+            keep=interests.max_papers + len(job.subscriber.authors) + 5,
+        )
 
     def _rank(self, interests: Interests, job: Job) -> list[RankedPaper]:
         """The reader's keyword ranking, shared by readers with the same interests and history."""
@@ -250,69 +216,11 @@ class Planner:
             ranked = self.rankings.put(key, self.index.rank(interests, since=job.since, skip_ids=job.seen))
         return ranked
 
-    def _train(self, training: Training, job: Job) -> ReaderModel | None:
-        """The reader's model from their examples (vectors of pool papers reused) and a few weak negatives."""
-        pool_vectors, where = self._vectors(), self._ids()
-        vectors = [
-            pool_vectors[where[e.paper_id]] if e.paper_id in where else vectorize(e.text) for e in training.examples
-        ]
-        background = [pool_vectors[i] for i in self._background(training, job)]
-        return train(training.examples, background, training.fingerprint, vectors)
-
-    def _vectors(self) -> list[Vector]:
-        """Each pool paper's words for the models (built once, when a reader's model is first used)."""
-        if self._pool_vectors is None:
-            self._pool_vectors = [vectorize(f"{p.title} {p.abstract}") for p in self.pool]
-            vocab: dict[str, int] = {}
-            rows, cols, vals = [], [], []
-            for row, vector in enumerate(self._pool_vectors):
-                for term, weight in vector.items():
-                    rows.append(row)
-                    cols.append(vocab.setdefault(term, len(vocab)))
-                    vals.append(weight)
-            self._vocab = vocab
-            self._matrix = (np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64), np.array(vals))
-        return self._pool_vectors
-
-    def _probabilities(self, model: ReaderModel) -> np.ndarray:
-        """The model's probability for every pool paper at once (a sparse product over the pool's words)."""
-        self._vectors()
-        rows, cols, vals = self._matrix
-        weights = np.zeros(len(self._vocab) + 1)
-        for term, w in model.weights.items():
-            column = self._vocab.get(term)
-            if column is not None:
-                weights[column] = w
-        z = np.bincount(rows, weights=weights[cols] * vals, minlength=len(self.pool)) + model.bias
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
-
-    def _positions(self) -> dict[int, int]:
-        if self._where is None:
-            self._where = {id(p): i for i, p in enumerate(self.pool)}
-        return self._where
-
-    def _ids(self) -> dict[int | None, int]:
-        """Pool position by paper id."""
-        if self._by_id is None:
-            self._by_id = {p.id: i for i, p in enumerate(self.pool)}
-        return self._by_id
-
-    def _background(self, training: Training, job: Job) -> list[int]:
-        """A few pool papers the reader said nothing about (positions): weak negatives for their model.
-        Papers they could already have had come first, so that today's candidates are not taught as negatives
-        (a reader's first digest has none of those: any unlabelled paper then); the same ones for the same
-        training data."""
-        if self._first_seen is None:
-            self._first_seen = np.array([p.first_seen_at.timestamp() for p in self.pool])
-        labelled = {self._ids().get(e.paper_id, -1) for e in training.examples}
-        rng = random.Random(training.fingerprint)
-        newer = self._first_seen >= job.since.timestamp()
-        older = [i for i in np.flatnonzero(~newer).tolist() if i not in labelled]
-        chosen = rng.sample(older, min(BACKGROUND, len(older)))
-        if len(chosen) < BACKGROUND:
-            today = [i for i in np.flatnonzero(newer).tolist() if i not in labelled]
-            chosen += rng.sample(today, min(BACKGROUND - len(chosen), len(today)))
-        return chosen
+    def _pool_models(self) -> PoolModels:
+        """The pool as word vectors for readers' models, built when the first learning reader comes."""
+        if self._models is None:
+            self._models = PoolModels(self.pool)
+        return self._models
 
     def _followed(self, job: Job) -> list[tuple[Paper, str]]:
         """The reader's candidates by people they follow, most upvoted first, with the name that matched."""

@@ -190,6 +190,7 @@ class Job:
     # what the reader taught: a stored model still current, or what to train one from (see `learning_jobs`)
     model: ReaderModel | None = None
     training: Training | None = None
+    feedback_weight: float = 0.8  # the model's say beside the keywords (`[ranking] feedback_weight`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +254,7 @@ def jobs_for(
                 settings.trending_for(sub),
                 model,
                 training,
+                settings.ranking.feedback_weight,
             )
         )
     return jobs

@@ -22,6 +22,9 @@ from digest.config import load_config
 from digest.learning import Example, ReaderModel, cosine, recency, train, vectorize
 from digest.library import LibraryError, read_library
 from digest.links import Action, signer_of
+from digest.models import Paper
+from digest.ranking import RankedPaper
+from digest.reranking import PoolModels, trust
 from digest.store._sql import model_t
 from digest.web import create_app
 from tests.helpers import papers_json
@@ -148,6 +151,42 @@ def test_no_labels_no_model_and_recent_feedback_counts_more() -> None:
     assert vectorize("the of and with using") == {}  # function words say nothing about an interest
 
 
+def _pool(*items: Mapping[str, object]) -> list[Paper]:
+    seen = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
+    return [
+        Paper(id=n, key=f"k{n}", title=str(p["title"]), abstract=str(p["summary"]), first_seen_at=seen)
+        for n, p in enumerate(items, start=1)
+    ]
+
+
+def test_trust_grows_with_what_the_reader_disagreed_with_and_moves_the_ranking_that_far() -> None:
+    """A reader who disliked half of what they rated gets their model's full say; one who only ever liked
+    gets a little (2 / (n + 2)): the same liked paper lifts its neighbour less far."""
+    pool = _pool(NEUTRAL[0], NEUTRAL[1], NEAR_STATE_SPACE, NEAR_DIFFUSION)
+    models = PoolModels(pool)
+    keyword = [RankedPaper(p, score) for p, score in zip(pool, (1.0, 0.9, 0.75, 0.7), strict=True)]
+    liked = Example(f"{STATE_SPACE['title']} {STATE_SPACE['summary']}", 1, 1.0, str(STATE_SPACE["title"]))
+    disliked = Example(f"{DIFFUSION['title']} {DIFFUSION['summary']}", -1, 1.0, str(DIFFUSION["title"]))
+    since = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    agreeing = models.train([liked, liked, liked], "agree", since)
+    mixed = models.train([liked, disliked], "mixed", since)
+    assert agreeing is not None and mixed is not None
+    assert trust(agreeing) == pytest.approx(2 / 5) and trust(mixed) == 1.0
+
+    def rerank(model: ReaderModel) -> list[RankedPaper]:
+        ranked, learned = models.rerank(
+            keyword, model, weight=1.0, has_keywords=True, candidate=lambda _: True, favourites=0, keep=4
+        )
+        assert all(learned[id(r.paper)][1] in (None, STATE_SPACE["title"]) for r in ranked)
+        return ranked
+
+    mixed_order = [r.paper.title for r in rerank(mixed)]
+    assert mixed_order[0] == NEAR_STATE_SPACE["title"] and mixed_order[-1] == NEAR_DIFFUSION["title"]
+    probs = models.probabilities(agreeing)
+    expected = {k.paper.title: k.score + 1.0 * (2 / 5) * (2 * probs[n] - 1) for n, k in enumerate(keyword)}
+    assert {r.paper.title: r.score for r in rerank(agreeing)} == pytest.approx(expected)
+
+
 # ---- seed libraries: real export shapes
 
 
@@ -219,6 +258,24 @@ def test_a_liked_papers_near_duplicate_rises_and_says_why(tmp_path: Path, db_url
     # the email says so
     code, out = _run(config, "preview", "--no-fetch", "--date", tomorrow.isoformat())
     assert code == 0 and f"Because you liked “{STATE_SPACE['title']}”" in out
+
+
+def test_feedback_weight_sets_the_models_say_beside_the_keywords(tmp_path: Path, db_url: str) -> None:
+    """`[ranking] feedback_weight = 0` keeps the keyword order (a disliked paper still never returns and its
+    near-duplicate still sinks); the default lets the liked paper's neighbour rise."""
+    config = _write(tmp_path, db_url, ["models"])
+    _fetch(config, DAY_1)
+    _ok(config, "send", "--no-fetch")
+    _fetch(config, DAY_2)
+    tomorrow = dt.date.today() + dt.timedelta(days=1)
+    plain = _titles(_preview(config, tomorrow))
+    _feedback(config, "--more", str(STATE_SPACE["id"]), "--less", str(DIFFUSION["id"]))
+    _write(tmp_path, db_url, ["models"], extra="[ranking]\nfeedback_weight = 0")
+    unweighted = _titles(_preview(config, tomorrow))
+    assert unweighted[-1] == NEAR_DIFFUSION["title"]
+    assert unweighted[:-1] == [t for t in plain if t != NEAR_DIFFUSION["title"]]
+    _write(tmp_path, db_url, ["models"])
+    assert _titles(_preview(config, tomorrow))[0] == NEAR_STATE_SPACE["title"]
 
 
 def test_learn_false_ignores_feedback_and_reset_forgets(tmp_path: Path, db_url: str) -> None:

@@ -333,7 +333,7 @@ def test_ranking_config_defaults_match_the_params_and_reach_the_index() -> None:
     config = RankingConfig()
     params = RankingParams()
     assert {f.name: getattr(params, f.name) for f in dataclasses.fields(params)} == config.model_dump(
-        exclude={"idf_window_days", "learn"}
+        exclude={"idf_window_days", "learn", "feedback_weight"}
     )
 
 
