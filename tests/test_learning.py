@@ -154,7 +154,9 @@ def test_no_labels_no_model_and_recent_feedback_counts_more() -> None:
 def _pool(*items: Mapping[str, object]) -> list[Paper]:
     seen = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
     return [
-        Paper(id=n, key=f"k{n}", title=str(p["title"]), abstract=str(p["summary"]), first_seen_at=seen)
+        Paper(
+            id=n, key=f"k{n}", title=str(p["title"]), abstract=str(p["summary"]), first_seen_at=seen, last_seen_at=seen
+        )
         for n, p in enumerate(items, start=1)
     ]
 
