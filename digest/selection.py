@@ -186,11 +186,11 @@ class Job:
     seen: frozenset[int]
     info: DigestInfo
     send_empty: bool
+    feedback_weight: float  # a model's say beside the keywords (`[ranking] feedback_weight`)
     trending: int = 0
-    # what the reader taught: a stored model still current, or what to train one from (see `learning_jobs`)
+    # what the reader taught: a stored model still current, or what to train one from (see `taught_models`)
     model: ReaderModel | None = None
     training: Training | None = None
-    feedback_weight: float = 0.8  # the model's say beside the keywords (`[ranking] feedback_weight`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,10 +251,10 @@ def jobs_for(
                 frozenset(delivered.get(sub.email, ())) | unwanted,
                 digest_info(settings, sub, day, signer, notices),
                 settings.delivery.send_empty if sub.send_empty is None else sub.send_empty,
+                settings.ranking.feedback_weight,
                 settings.trending_for(sub),
                 model,
                 training,
-                settings.ranking.feedback_weight,
             )
         )
     return jobs
