@@ -155,7 +155,9 @@ def run(args: argparse.Namespace, folder: Path, port: int | None) -> None:
                 .limit(min(args.raw_limit, built))
             )
             started = time.perf_counter()
-            count = asyncio.run(raw_smtp(port, ((r[0], store.message_bytes(r[1])) for r in rows), "papers@example.org"))
+            count = asyncio.run(
+                raw_smtp(port, ((r[0], store.message_bytes(r[1], conn)) for r in rows), "papers@example.org")
+            )
             report("raw_smtp", count, time.perf_counter() - started)
 
 

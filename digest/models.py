@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
-from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 # 2: subscriber_state and feedback (older code would mail unsubscribed readers); message bytes leave the
@@ -134,13 +134,25 @@ class Delivery(SQLModel, table=True):
 
 
 class DeliveryMessage(SQLModel, table=True):
-    """A digest's exact message bytes, zlib-compressed (`store.message_bytes` reads them back), beside its
+    """A digest's exact message bytes, compressed (`store.message_bytes` reads them back), beside its
     outbox row: a status update never rewrites them, and retention drops them while the row stays."""
 
     __tablename__ = "delivery_message"
 
     delivery_id: int = Field(foreign_key="delivery.id", primary_key=True)
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class MessageDictionary(SQLModel, table=True):
+    """A zstd dictionary trained on one planning run's digests, which its messages are compressed against
+    (the id is the one zstd writes in each frame). Kept while a stored message may still need it."""
+
+    __tablename__ = "message_dict"
+
+    id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: dt.datetime
+    last_used_at: dt.datetime
 
 
 class DeliveryItem(SQLModel, table=True):

@@ -163,6 +163,7 @@ def prune(engine: Engine, settings: Settings, now: dt.datetime, *, full_vacuum: 
     before = now - dt.timedelta(days=settings.delivery.keep_message_days)
     with engine.begin() as conn:
         dropped = store.prune_messages(conn, before)
+        store.drop_unused_dictionaries(conn, before)
     if full_vacuum:
         size = store.database_size(engine) or 0
         store.vacuum(engine)

@@ -279,9 +279,11 @@ def new_delivery(p: Planned) -> store.NewDelivery:
     )
 
 
-def record_rows(conn: Connection, rows: Sequence[store.NewDelivery], now: dt.datetime) -> list[int]:
+def record_rows(
+    conn: Connection, rows: Sequence[store.NewDelivery], now: dt.datetime, packer: store.Packer | None = None
+) -> list[int]:
     """Insert outbox rows (one statement for deliveries, one for items) and log each; store the reader
-    models trained while building them."""
+    models trained while building them. Messages are compressed by `packer` (see `store.insert_deliveries`)."""
     for row in rows:
         event(
             log,
@@ -295,7 +297,7 @@ def record_rows(conn: Connection, rows: Sequence[store.NewDelivery], now: dt.dat
     models = [row.model for row in rows if row.model is not None]
     if models:  # trained with these digests: kept until the reader's feedback or library changes
         store.save_reader_models(conn, models, now)
-    return store.insert_deliveries(conn, rows, now)
+    return store.insert_deliveries(conn, rows, now, packer)
 
 
 # ---------------------------------------------------------------- worker processes
@@ -393,10 +395,15 @@ def plan_and_record(
     workers = default_workers(len(todo)) if workers is None else workers
     chunk = chunk or (POOL_CHUNK if workers > 0 else PLAN_CHUNK)
 
+    packer: store.Packer | None = None  # trained on the first batch's digests, used for the whole run
+
     def store_rows(rows: list[store.NewDelivery], planned: list[Planned] | None = None) -> None:
+        nonlocal packer
         started = time.perf_counter()
         with engine.begin() as conn:
-            record_rows(conn, rows, now)
+            if packer is None:
+                packer = store.message_packer(conn, now, [r.message for r in rows if r.message is not None])
+            record_rows(conn, rows, now, packer)
         report.stats.store_seconds += time.perf_counter() - started
         built = sum(1 for r in rows if r.message is not None)
         report.built += built

@@ -30,6 +30,7 @@ from digest.store._fetch_runs import (
     start_fetch_run,
 )
 from digest.store._maintenance import backup, database_size, reclaim_space, vacuum
+from digest.store._messages import Packer, drop_unused_dictionaries, message_bytes, message_packer, pack
 from digest.store._outbox import (
     NewDelivery,
     NewItem,
@@ -44,9 +45,7 @@ from digest.store._outbox import (
     history,
     insert_deliveries,
     last_sent_at,
-    message_bytes,
     outbox_state,
-    pack,
     prune_messages,
     record_outcomes,
     release_claims,
@@ -87,6 +86,7 @@ from digest.store._readers import (
 from digest.store._sql import (
     batched,
     delivery_t,
+    dictionary_t,
     feedback_t,
     item_t,
     key_t,
@@ -105,6 +105,7 @@ __all__ = [
     "NewItem",
     "OutboxState",
     "Outgoing",
+    "Packer",
     "PaperCard",
     "SendOutcome",
     "SentPaper",
@@ -123,6 +124,8 @@ __all__ = [
     "delivered_paper_ids",
     "deliveries_on",
     "delivery_t",
+    "dictionary_t",
+    "drop_unused_dictionaries",
     "due_count",
     "ensure_schema",
     "feedback_labels",
@@ -142,6 +145,7 @@ __all__ = [
     "load_validators",
     "masked_database_url",
     "message_bytes",
+    "message_packer",
     "message_t",
     "meta_t",
     "open_engine",

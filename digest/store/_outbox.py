@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,17 +11,8 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from digest.models import Delivery, DeliveryStatus
+from digest.store._messages import Packer, message_bytes, message_packer
 from digest.store._sql import IN_CHUNK, batched, bind, delivery_t, item_t, message_t
-
-
-def pack(message: bytes) -> bytes:
-    """Message bytes as stored: zlib level 1 (a 30 KB digest keeps about a quarter of its size)."""
-    return zlib.compress(message, 1)
-
-
-def message_bytes(stored: bytes | None) -> bytes:
-    """The exact message bytes from what `delivery_message.data` holds (b"" for none)."""
-    return zlib.decompress(stored) if stored else b""
 
 
 @dataclass(slots=True)
@@ -99,10 +89,16 @@ def delivered_paper_ids(
     return out
 
 
-def insert_deliveries(conn: Connection, deliveries: Sequence[NewDelivery], now: dt.datetime) -> list[int]:
-    """Store composed digests and their items; the unique (subscriber, date) makes a second one impossible."""
+def insert_deliveries(
+    conn: Connection, deliveries: Sequence[NewDelivery], now: dt.datetime, packer: Packer | None = None
+) -> list[int]:
+    """Store composed digests and their items; the unique (subscriber, date) makes a second one impossible.
+    Message bytes are compressed by `packer` (a run that stores in batches passes one; else one is made
+    from these digests, see `message_packer`)."""
     if not deliveries:
         return []
+    if packer is None:
+        packer = message_packer(conn, now, [d.message for d in deliveries if d.message is not None])
     conn.execute(
         insert(delivery_t),
         [
@@ -120,7 +116,7 @@ def insert_deliveries(conn: Connection, deliveries: Sequence[NewDelivery], now: 
         ],
     )
     ids = _delivery_ids(conn, [(d.subscriber, d.digest_date) for d in deliveries])
-    messages = [(did, pack(d.message)) for did, d in zip(ids, deliveries, strict=True) if d.message is not None]
+    messages = [(did, packer.pack(d.message)) for did, d in zip(ids, deliveries, strict=True) if d.message is not None]
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     if messages:
         conn.exec_driver_sql(f"INSERT INTO {message_t.name} (delivery_id, data) VALUES ({mark}, {mark})", messages)
@@ -233,7 +229,7 @@ def claim_pending(
     if mark:
         query = query.where(t.c.claimed_by == owner)
     return [
-        Outgoing(r.id, r.subscriber, r.digest_date, r.message_id, message_bytes(r.data), r.attempts, r.created_at)
+        Outgoing(r.id, r.subscriber, r.digest_date, r.message_id, message_bytes(r.data, conn), r.attempts, r.created_at)
         for r in conn.execute(query)
     ]
 

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, and_, delete, select, update
 
 from digest.identity import parse_arxiv_id
 from digest.models import DeliveryStatus, Paper, SubscriberStatus
-from digest.store._outbox import message_bytes
+from digest.store._messages import message_bytes
 from digest.store._sql import (
     IN_CHUNK,
     batched,
@@ -193,7 +193,7 @@ def stored_message(conn: Connection, subscriber: str, digest_date: dt.date) -> b
         .where(and_(t.c.subscriber == subscriber, t.c.digest_date == digest_date))
     )
     row = conn.execute(stmt).first()
-    return message_bytes(row[0]) if row is not None else None
+    return message_bytes(row[0], conn) if row is not None else None
 
 
 def web_secret(conn: Connection) -> str:

@@ -14,6 +14,7 @@ from digest.models import (
     DeliveryMessage,
     Feedback,
     FetchRun,
+    MessageDictionary,
     Meta,
     Paper,
     PaperKey,
@@ -31,6 +32,7 @@ sighting_t = Sighting.__table__  # type: ignore[attr-defined]
 delivery_t = Delivery.__table__  # type: ignore[attr-defined]
 item_t = DeliveryItem.__table__  # type: ignore[attr-defined]
 message_t = DeliveryMessage.__table__  # type: ignore[attr-defined]
+dictionary_t = MessageDictionary.__table__  # type: ignore[attr-defined]
 run_t = FetchRun.__table__  # type: ignore[attr-defined]
 meta_t = Meta.__table__  # type: ignore[attr-defined]
 state_t = SourceState.__table__  # type: ignore[attr-defined]

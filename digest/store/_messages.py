@@ -1,0 +1,118 @@
+"""Message bytes as stored: zstd frames compressed against a dictionary trained on the planning run's own digests.
+
+Digests of one day share nearly everything but their order: the layout, its inlined styles and the day's
+papers. A 64 KB dictionary trained on a run's first digests makes each of the rest about 3.5 KB instead of
+9.6 KB with zlib (a 50 KB digest), and compressing one takes about a quarter of the time (zstd level 3:
+67 µs against 241 µs; `benchmarks/compression.py`). Each frame names its dictionary, which is kept in
+`message_dict` while a stored message may still need it. Older rows hold zlib streams; both read back the
+same way (`message_bytes`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import zstandard
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
+
+from digest.models import DeliveryStatus
+from digest.store._sql import delivery_t, dictionary_t
+
+LEVEL = 3
+DICTIONARY_BYTES = 64_000
+TRAIN_MIN = 50  # digests: fewer train a dictionary that is worse than none (and zstd may refuse to)
+TRAIN_MAX = 200  # more cost training time (0.3 s for 200 digests) without making messages smaller
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+@dataclass(slots=True)
+class Packer:
+    """Compresses one run's messages: against `dictionary` (its id is in every frame) or without one."""
+
+    dictionary: zstandard.ZstdCompressionDict | None
+    _compressor: zstandard.ZstdCompressor | None = None
+
+    def pack(self, message: bytes) -> bytes:
+        if self._compressor is None:
+            if self.dictionary is not None:
+                self.dictionary.precompute_compress(level=LEVEL)
+            self._compressor = zstandard.ZstdCompressor(level=LEVEL, dict_data=self.dictionary, write_checksum=True)
+        return self._compressor.compress(message)
+
+
+def pack(message: bytes) -> bytes:
+    """Message bytes compressed without a dictionary (a run too small to train one, nothing stored yet)."""
+    return Packer(None).pack(message)
+
+
+def message_packer(conn: Connection, now: dt.datetime, samples: Sequence[bytes]) -> Packer:
+    """The packer for a run's messages: a dictionary trained on `samples` (its first digests) when there are
+    enough, stored so they can be read back; else the newest stored one; else none."""
+    if len(samples) >= TRAIN_MIN:
+        try:
+            trained = zstandard.train_dictionary(DICTIONARY_BYTES, list(samples[:TRAIN_MAX]))
+        except zstandard.ZstdError:
+            trained = None  # too little or too uniform to learn from: the stored one serves
+        if trained is not None:
+            _keep(conn, trained.dict_id(), trained.as_bytes(), now)
+            return Packer(trained)
+    t = dictionary_t
+    row = conn.execute(select(t.c.id, t.c.data).order_by(t.c.created_at.desc(), t.c.id.desc()).limit(1)).first()
+    if row is None:
+        return Packer(None)
+    conn.execute(update(t).where(t.c.id == row.id, t.c.last_used_at < now).values(last_used_at=now))
+    return Packer(zstandard.ZstdCompressionDict(row.data))
+
+
+def _keep(conn: Connection, dict_id: int, data: bytes, now: dt.datetime) -> None:
+    t = dictionary_t
+    stored = conn.execute(update(t).where(t.c.id == dict_id).values(last_used_at=now)).rowcount
+    if not stored:
+        conn.execute(insert(t).values(id=dict_id, data=data, created_at=now, last_used_at=now))
+
+
+def message_bytes(stored: bytes | None, conn: Connection | None = None) -> bytes:
+    """The exact message bytes from what `delivery_message.data` holds (b"" for none): a zstd frame, read
+    with the dictionary it names (looked up through `conn`), or an older row's zlib stream."""
+    if not stored:
+        return b""
+    if not stored.startswith(_ZSTD_MAGIC):
+        return zlib.decompress(stored)
+    dict_id = zstandard.get_frame_parameters(stored).dict_id
+    if not dict_id:
+        return zstandard.ZstdDecompressor().decompress(stored)
+    decompressor = _decompressors.get(dict_id)
+    if decompressor is None:
+        data = None
+        if conn is not None:
+            data = conn.execute(select(dictionary_t.c.data).where(dictionary_t.c.id == dict_id)).scalar()
+        if data is None:
+            raise LookupError(f"message compressed with dictionary {dict_id}, which is not stored")
+        decompressor = zstandard.ZstdDecompressor(dict_data=zstandard.ZstdCompressionDict(data))
+        if len(_decompressors) >= _DECOMPRESSORS_KEPT:
+            _decompressors.clear()
+        _decompressors[dict_id] = decompressor
+    return decompressor.decompress(stored)
+
+
+# a dictionary's id is a hash of its content, so one read serves every later message that names it
+_decompressors: dict[int, zstandard.ZstdDecompressor] = {}
+_DECOMPRESSORS_KEPT = 64
+
+
+def drop_unused_dictionaries(conn: Connection, before: dt.datetime) -> int:
+    """Delete dictionaries no stored message can need, once retention has dropped the bytes of digests done with
+    before `before`: a message is compressed when its digest is stored, so a dictionary last used before then and
+    before the oldest digest still waiting to be sent is used by none. The newest one stays for small runs."""
+    t, d = dictionary_t, delivery_t
+    newest = conn.execute(select(t.c.id).order_by(t.c.created_at.desc(), t.c.id.desc()).limit(1)).scalar()
+    if newest is None:
+        return 0
+    waiting = conn.execute(
+        select(func.min(d.c.created_at)).where(d.c.status == DeliveryStatus.pending.value)
+    ).scalar_one()
+    limit = min(before, waiting) if waiting is not None else before
+    return conn.execute(delete(t).where(and_(t.c.last_used_at < limit, t.c.id != newest))).rowcount
