@@ -122,17 +122,21 @@ def multipart_content_type(boundary: str) -> str:
 
 
 def transfer_encoding(body: str) -> str:
-    """7bit when the body is ASCII with lines within RFC 5322's 998 octets (no encoding overhead), else QP."""
-    if body.isascii() and max(map(len, body.splitlines()), default=0) <= 998:
-        return "7bit"
-    return "quoted-printable"
+    """7bit when the body is ASCII with lines within RFC 5322's 998 octets (no encoding overhead), else QP.
+    Lines are what `encode_body` ends with CRLF: split at CR, LF or CRLF only (a form feed breaks no line)."""
+    if not body.isascii():
+        return "quoted-printable"
+    if "\r" in body:
+        body = body.replace("\r\n", "\n").replace("\r", "\n")
+    return "7bit" if max(map(len, body.split("\n"))) <= 998 else "quoted-printable"
 
 
 def encode_body(body: str, cte: str) -> bytes:
     """A text body as the email package's `set_content(..., cte=cte)` stores it, with CRLF line ends."""
     data = body.encode("utf-8")
     if cte == "7bit":
-        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if not data.endswith(b"\n"):
             data += b"\n"
         return data.replace(b"\n", b"\r\n")

@@ -182,6 +182,14 @@ def test_7bit_bodies_match_the_email_package(text: str) -> None:
     assert mime.encode_body(text, "7bit") == expected
 
 
+@given(st.lists(st.sampled_from(["a" * 400, "b", "\r", "\n", "\r\n", "\x0c", "\x0b", "é"]), max_size=12))
+def test_7bit_is_chosen_exactly_when_every_line_sent_fits(pieces: list[str]) -> None:
+    """No encoded line over 998 octets goes out as 7bit: lines are what SMTP sees (a form feed breaks none)."""
+    body = "".join(pieces)
+    fits = body.isascii() and all(len(line) <= 998 for line in mime.encode_body(body, "7bit").split(b"\r\n"))
+    assert (mime.transfer_encoding(body) == "7bit") == fits
+
+
 @settings(max_examples=40, deadline=None)
 @given(html=st.text(max_size=300), text=st.text(max_size=50))
 def test_the_html_part_reads_back_as_the_email_package_reads_it(html: str, text: str) -> None:
