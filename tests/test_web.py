@@ -381,3 +381,27 @@ def test_tokens_name_no_address_and_bind_every_field() -> None:
             if changed != token.split("."):
                 assert signer.verify(".".join(changed), look) is None
     assert Signer(BASE, b"other").verify(token, look) is None
+
+
+def test_feedback_links_pair_their_macs_and_links_sent_before_the_pairing_still_work() -> None:
+    """A digest's "more" and "less" links share one HMAC (its two halves); links already sent, made with one
+    HMAC per action, keep working."""
+    import base64
+    import hmac
+
+    signer = Signer(BASE, b"k")
+    look = {signer.sid("ada@example.org"): "ada@example.org"}.get
+    day = dt.date(2026, 11, 23)
+    more, less = signer.feedback_links("ada@example.org", day)(7)
+    assert more == signer.url(Action.more, "ada@example.org", paper_id=7, digest_date=day)
+    assert less == signer.url(Action.less, "ada@example.org", paper_id=7, digest_date=day)
+    claims = [signer.verify(u.rsplit("/", 1)[1], look) for u in (more, less)]
+    assert [(c.action, c.paper_id) for c in claims if c] == [(Action.more, 7), (Action.less, 7)]
+    assert more.rsplit(".", 1)[1] != less.rsplit(".", 1)[1]
+    sid = signer.sid("ada@example.org")
+    for code in ("m", "l"):
+        old = hmac.digest(b"k", "\x00".join((code, "ada@example.org", "20261123", "7")).encode(), "sha256")[:16]
+        token = f"{code}.{sid}.20261123.7.{base64.urlsafe_b64encode(old).decode()[:22]}"
+        claim = signer.verify(token, look)
+        assert claim is not None and claim.action.value == code and claim.paper_id == 7
+        assert signer.verify(token.replace(".7.", ".8."), look) is None
