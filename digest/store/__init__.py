@@ -30,7 +30,7 @@ from digest.store._fetch_runs import (
     start_fetch_run,
 )
 from digest.store._maintenance import backup, database_size, reclaim_space, vacuum
-from digest.store._messages import Packer, drop_unused_dictionaries, message_bytes, message_packer, pack
+from digest.store._messages import Packer, drop_unused_dictionaries, message_bytes, message_packer
 from digest.store._outbox import (
     NewDelivery,
     NewItem,
@@ -150,7 +150,6 @@ __all__ = [
     "meta_t",
     "open_engine",
     "outbox_state",
-    "pack",
     "paper_batches",
     "paper_card",
     "paper_t",

@@ -43,11 +43,6 @@ class Packer:
         return self._compressor.compress(message)
 
 
-def pack(message: bytes) -> bytes:
-    """Message bytes compressed without a dictionary (a run too small to train one, nothing stored yet)."""
-    return Packer(None).pack(message)
-
-
 def message_packer(conn: Connection, now: dt.datetime, samples: Sequence[bytes]) -> Packer:
     """The packer for a run's messages: a dictionary trained on `samples` (its first digests) when there are
     enough, stored so they can be read back; else the newest stored one; else none."""
