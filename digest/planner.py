@@ -304,6 +304,8 @@ def record_rows(
 
 
 _worker: Planner | None = None
+_packer: store.Packer | None = None  # made from the worker's first batch (`store.trained_packer`)
+_fallback: bytes | None = None  # the newest stored dictionary, for a first batch too small to train on
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,19 +331,31 @@ def _worker_init(
     params: RankingParams,
     idf: WindowStats | None,
     signer: Signer | None,
+    dictionary: bytes | None,
 ) -> None:
-    global _worker
+    global _worker, _packer, _fallback
     _worker = Planner(pool, spec.build(), now, params, idf, signer)
+    _packer, _fallback = None, dictionary
 
 
-def _worker_plan(jobs: list[Job]) -> tuple[list[store.NewDelivery], PlanStats]:
+def _worker_plan(jobs: list[Job]) -> tuple[list[store.NewDelivery], PlanStats, bytes | None]:
+    """A batch's outbox rows, their messages compressed here (the main process stores them as they come), and
+    the dictionary they were compressed against when this is the worker's first batch (the caller keeps it)."""
+    global _packer
     assert _worker is not None, "worker not initialised"
     release_memory()
     _worker.stats = PlanStats()
     _worker.index.warm(interests_of(job.subscriber) for job in jobs)
     rows = [new_delivery(_worker.plan(job)) for job in jobs]
+    first = _packer is None
+    if _packer is None:
+        _packer = store.trained_packer([r.message for r in rows if r.message is not None], _fallback)
+    for row in rows:
+        if row.message is not None:
+            row.message, row.packed = _packer.pack(row.message), True
     _worker.stats.peak_rss_mb = peak_rss_mb()
-    return rows, _worker.stats
+    used = _packer.dictionary.as_bytes() if first and _packer.dictionary is not None else None
+    return rows, _worker.stats, used
 
 
 # ---------------------------------------------------------------- the streaming run
@@ -397,11 +411,15 @@ def plan_and_record(
 
     packer: store.Packer | None = None  # trained on the first batch's digests, used for the whole run
 
-    def store_rows(rows: list[store.NewDelivery], planned: list[Planned] | None = None) -> None:
+    def store_rows(
+        rows: list[store.NewDelivery], planned: list[Planned] | None = None, dictionary: bytes | None = None
+    ) -> None:
         nonlocal packer
         started = time.perf_counter()
         with engine.begin() as conn:
-            if packer is None:
+            if dictionary is not None:  # a worker's, which these rows' messages were compressed against
+                store.keep_dictionary(conn, dictionary, now)
+            if packer is None and any(r.message is not None and not r.packed for r in rows):
                 packer = store.message_packer(conn, now, [r.message for r in rows if r.message is not None])
             record_rows(conn, rows, now, packer)
         report.stats.store_seconds += time.perf_counter() - started
@@ -428,19 +446,21 @@ def plan_and_record(
             report.stats.add(planner.stats)
         return report
 
+    with engine.connect() as conn:
+        fallback = store.newest_dictionary(conn)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
         workers,
         mp_context=context,
         initializer=_worker_init,
-        initargs=(pool, ComposerSpec.of(composer), now, params, idf, signer),
+        initargs=(pool, ComposerSpec.of(composer), now, params, idf, signer, fallback),
     ) as executor:
-        in_flight: deque[Future[tuple[list[store.NewDelivery], PlanStats]]] = deque()
+        in_flight: deque[Future[tuple[list[store.NewDelivery], PlanStats, bytes | None]]] = deque()
 
         def collect() -> None:
-            rows, stats = in_flight.popleft().result()
+            rows, stats, dictionary = in_flight.popleft().result()
             report.stats.add(stats)
-            store_rows(rows)
+            store_rows(rows, dictionary=dictionary)
             del rows
             release_memory()
 

@@ -14,10 +14,15 @@ import zstandard
 from sqlalchemy import Connection, delete, func, select
 from typer.testing import CliRunner
 
-from digest import store
+from benchmarks.world import build_world, write_world
+from digest import fetching, planner, store
 from digest.cli import app
+from digest.compose import Composer
+from digest.config import load_config
 from digest.models import DeliveryStatus
-from tests.helpers import papers_json, utc
+from tests.helpers import corpus_files, papers_json, utc
+
+NOW = utc(2026, 11, 23, 9, 0)
 
 WORDS = [
     "state",
@@ -188,3 +193,26 @@ def test_what_send_stored_is_byte_for_byte_what_the_mail_server_got(tmp_path: Pa
     assert len(received) == 60 and set(stored) == received
     # real digests of one day share layout and papers: the dictionary makes them well under what zlib made (0.57 of it here, 0.37 on the benchmark's world)
     assert sum(map(len, packed)) < 0.7 * sum(len(zlib.compress(m, 1)) for m in stored)
+
+
+def test_compose_workers_compress_their_own_messages_and_the_bytes_are_the_same(tmp_path: Path) -> None:
+    """With worker processes each one trains its dictionary on its first batch and compresses there; the main
+    process stores the dictionaries with the batches. What is stored reads back as the one-process run's bytes."""
+    corpus_files()
+    world = build_world(papers=300, subscribers=240, day=NOW.date())
+    stored: dict[int, dict[str, bytes]] = {}
+    for workers in (0, 2):
+        folder = tmp_path / f"w{workers}"
+        folder.mkdir()
+        settings = load_config(write_world(world, folder, {"": {"database_url": f"sqlite:///{folder / 'd.db'}"}}))
+        engine = store.open_engine(settings.database_url)
+        fetching.fetch(engine, settings, NOW)
+        planner.plan_and_record(engine, settings, Composer(), NOW, digest_date=NOW.date(), workers=workers, chunk=60)
+        with engine.connect() as conn:
+            d, m = store.delivery_t, store.message_t
+            rows = conn.execute(select(d.c.subscriber, m.c.data).join(m, m.c.delivery_id == d.c.id)).all()
+            kept = set(_dictionaries(conn))
+            assert {zstandard.get_frame_parameters(data).dict_id for _, data in rows} == kept
+            stored[workers] = {who: store.message_bytes(data, conn) for who, data in rows}
+        assert len(kept) == 1 if workers == 0 else 1 <= len(kept) <= 2  # one a worker that took a batch
+    assert len(stored[0]) > 100 and stored[2] == stored[0]

@@ -30,7 +30,15 @@ from digest.store._fetch_runs import (
     start_fetch_run,
 )
 from digest.store._maintenance import backup, database_size, reclaim_space, vacuum
-from digest.store._messages import Packer, drop_unused_dictionaries, message_bytes, message_packer
+from digest.store._messages import (
+    Packer,
+    drop_unused_dictionaries,
+    keep_dictionary,
+    message_bytes,
+    message_packer,
+    newest_dictionary,
+    trained_packer,
+)
 from digest.store._outbox import (
     NewDelivery,
     NewItem,
@@ -140,6 +148,7 @@ __all__ = [
     "inactive_subscribers",
     "insert_deliveries",
     "item_t",
+    "keep_dictionary",
     "key_t",
     "last_sent_at",
     "load_validators",
@@ -148,6 +157,7 @@ __all__ = [
     "message_packer",
     "message_t",
     "meta_t",
+    "newest_dictionary",
     "open_engine",
     "outbox_state",
     "paper_batches",
@@ -178,6 +188,7 @@ __all__ = [
     "state_t",
     "stored_message",
     "subscriber_statuses",
+    "trained_packer",
     "upsert_records",
     "vacuum",
     "web_secret",

@@ -43,30 +43,43 @@ class Packer:
         return self._compressor.compress(message)
 
 
-def message_packer(conn: Connection, now: dt.datetime, samples: Sequence[bytes]) -> Packer:
-    """The packer for a run's messages: a dictionary trained on `samples` (its first digests) when there are
-    enough, stored so they can be read back; else the newest stored one; else none."""
+def trained_packer(samples: Sequence[bytes], fallback: bytes | None = None) -> Packer:
+    """A packer against a dictionary trained on `samples` (a run's first digests) when there are enough, else
+    against `fallback` (a stored dictionary's bytes), else none. Pure: `keep_dictionary` stores what it used."""
     if len(samples) >= TRAIN_MIN:
         try:
-            trained = zstandard.train_dictionary(DICTIONARY_BYTES, list(samples[:TRAIN_MAX]))
+            return Packer(zstandard.train_dictionary(DICTIONARY_BYTES, list(samples[:TRAIN_MAX])))
         except zstandard.ZstdError:
-            trained = None  # too little or too uniform to learn from: the stored one serves
-        if trained is not None:
-            _keep(conn, trained.dict_id(), trained.as_bytes(), now)
-            return Packer(trained)
-    t = dictionary_t
-    row = conn.execute(select(t.c.id, t.c.data).order_by(t.c.created_at.desc(), t.c.id.desc()).limit(1)).first()
-    if row is None:
-        return Packer(None)
-    conn.execute(update(t).where(t.c.id == row.id, t.c.last_used_at < now).values(last_used_at=now))
-    return Packer(zstandard.ZstdCompressionDict(row.data))
+            pass  # too little or too uniform to learn from: the fallback serves
+    return Packer(zstandard.ZstdCompressionDict(fallback) if fallback else None)
 
 
-def _keep(conn: Connection, dict_id: int, data: bytes, now: dt.datetime) -> None:
+def newest_dictionary(conn: Connection) -> bytes | None:
+    """The most recently trained dictionary's bytes, for a run with too few digests to train its own."""
     t = dictionary_t
-    stored = conn.execute(update(t).where(t.c.id == dict_id).values(last_used_at=now)).rowcount
-    if not stored:
+    return conn.execute(select(t.c.data).order_by(t.c.created_at.desc(), t.c.id.desc()).limit(1)).scalar()
+
+
+def keep_dictionary(conn: Connection, data: bytes, now: dt.datetime) -> None:
+    """Store a dictionary messages are compressed against (or mark a stored one as used `now`), in the same
+    transaction as those messages: retention keeps it while they may need it (`drop_unused_dictionaries`)."""
+    t = dictionary_t
+    dict_id = zstandard.ZstdCompressionDict(data).dict_id()
+    if conn.execute(select(t.c.last_used_at).where(t.c.id == dict_id)).first() is None:
         conn.execute(insert(t).values(id=dict_id, data=data, created_at=now, last_used_at=now))
+    else:
+        conn.execute(update(t).where(t.c.id == dict_id, t.c.last_used_at < now).values(last_used_at=now))
+
+
+def message_packer(conn: Connection, now: dt.datetime, samples: Sequence[bytes]) -> Packer:
+    """The packer for a run's messages (`trained_packer`, the newest stored dictionary its fallback), its
+    dictionary kept."""
+    packer = trained_packer(samples)
+    if packer.dictionary is None:
+        packer = trained_packer((), newest_dictionary(conn))
+    if packer.dictionary is not None:
+        keep_dictionary(conn, packer.dictionary.as_bytes(), now)
+    return packer
 
 
 def message_bytes(stored: bytes | None, conn: Connection | None = None) -> bytes:

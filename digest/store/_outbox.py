@@ -34,6 +34,7 @@ class NewDelivery:
     message: bytes | None
     items: list[NewItem]
     model: tuple[str, str, bytes] | None = None  # a reader model trained with it, stored alongside
+    packed: bool = False  # `message` is already compressed as stored (by a compose worker's `Packer`)
 
 
 def deliveries_on(conn: Connection, digest_date: dt.date, subscribers: Iterable[str] | None = None) -> set[str]:
@@ -97,8 +98,9 @@ def insert_deliveries(
     from these digests, see `message_packer`)."""
     if not deliveries:
         return []
+    raw = [d.message for d in deliveries if d.message is not None and not d.packed]
     if packer is None:
-        packer = message_packer(conn, now, [d.message for d in deliveries if d.message is not None])
+        packer = message_packer(conn, now, raw) if raw else Packer(None)
     conn.execute(
         insert(delivery_t),
         [
@@ -116,7 +118,11 @@ def insert_deliveries(
         ],
     )
     ids = _delivery_ids(conn, [(d.subscriber, d.digest_date) for d in deliveries])
-    messages = [(did, packer.pack(d.message)) for did, d in zip(ids, deliveries, strict=True) if d.message is not None]
+    messages = [
+        (did, d.message if d.packed else packer.pack(d.message))
+        for did, d in zip(ids, deliveries, strict=True)
+        if d.message is not None
+    ]
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     if messages:
         conn.exec_driver_sql(f"INSERT INTO {message_t.name} (delivery_id, data) VALUES ({mark}, {mark})", messages)
