@@ -86,11 +86,18 @@ class Signer:
         return _b64(hmac.digest(self.secret, message.encode(), "sha256")[:16])
 
     def token(
-        self, action: Action, subscriber: str, *, paper_id: int | None = None, digest_date: dt.date | None = None
+        self,
+        action: Action,
+        subscriber: str,
+        *,
+        paper_id: int | None = None,
+        digest_date: dt.date | None = None,
+        sid: str | None = None,
     ) -> str:
+        """A signed token; `sid` may pass the reader's pseudonym when the caller signs several for them."""
         day = digest_date.strftime("%Y%m%d") if digest_date else "-"
         paper = str(paper_id) if paper_id is not None else "-"
-        return self._token(action, subscriber, self.sid(subscriber), day, paper)
+        return self._token(action, subscriber, sid or self.sid(subscriber), day, paper)
 
     def _token(self, action: Action, subscriber: str, sid: str, day: str, paper: str) -> str:
         return f"{action.value}.{sid}.{day}.{paper}.{self._mac(action, subscriber, day, paper)}"
@@ -100,9 +107,15 @@ class Signer:
         return FeedbackLinks(self, subscriber, self.sid(subscriber), digest_date.strftime("%Y%m%d"))
 
     def url(
-        self, action: Action, subscriber: str, *, paper_id: int | None = None, digest_date: dt.date | None = None
+        self,
+        action: Action,
+        subscriber: str,
+        *,
+        paper_id: int | None = None,
+        digest_date: dt.date | None = None,
+        sid: str | None = None,
     ) -> str:
-        token = self.token(action, subscriber, paper_id=paper_id, digest_date=digest_date)
+        token = self.token(action, subscriber, paper_id=paper_id, digest_date=digest_date, sid=sid)
         return f"{self.base_url}/{ROUTES[action]}/{token}"
 
     def verify(self, token: str, lookup: Callable[[str], str | None]) -> Claim | None:

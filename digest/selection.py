@@ -151,15 +151,16 @@ def digest_info(
     url, mailto = unsubscribe_links(
         sub.email,
         settings.delivery.from_,
-        settings.delivery.unsubscribe_url,
+        "" if signer is not None else settings.delivery.unsubscribe_url,  # the signed link replaces it
         settings.delivery.unsubscribe_secret.get_secret_value(),
     )
     view = prefs = feed = None
     if signer is not None:
-        url = signer.url(Action.unsubscribe, sub.email, digest_date=digest_date)
-        view = signer.url(Action.view, sub.email, digest_date=digest_date)
-        prefs = signer.url(Action.prefs, sub.email)
-        feed = signer.url(Action.feed, sub.email)
+        sid = signer.sid(sub.email)
+        url = signer.url(Action.unsubscribe, sub.email, digest_date=digest_date, sid=sid)
+        view = signer.url(Action.view, sub.email, digest_date=digest_date, sid=sid)
+        prefs = signer.url(Action.prefs, sub.email, sid=sid)
+        feed = signer.url(Action.feed, sub.email, sid=sid)
     return DigestInfo(
         subscriber_email=sub.email,
         subscriber_name=sub.name,
