@@ -175,7 +175,9 @@ def run_day(
     report("fetch", sum(r.counts.seen for r in fetched), time.perf_counter() - started, **day)
     if args.feedback_share:
         started = time.perf_counter()
-        readers, labels = give_feedback(engine, settings, now, args.feedback_share, day.get("day", 1))
+        readers, labels = give_feedback(
+            engine, settings, now, args.feedback_share, day.get("day", 1), args.feedback_again
+        )
         report("feedback", labels, time.perf_counter() - started, **day, readers=readers)
 
     started = time.perf_counter()
@@ -215,14 +217,22 @@ def run_day(
     return built
 
 
-def give_feedback(engine: Engine, settings: Settings, now: dt.datetime, share: float, day: int) -> tuple[int, int]:
+def give_feedback(
+    engine: Engine, settings: Settings, now: dt.datetime, share: float, day: int, again: float | None = None
+) -> tuple[int, int]:
     """A `share` of subscribers rate 5 of the day's papers (3 more, 2 less), as their "more/less like this"
-    clicks would: every one of their models is stale, so the day's compose retrains them all (the worst case).
-    Returns (readers, labels)."""
+    clicks would. By default a new `share` each day, every one of whose models is stale, so the day's compose
+    retrains them all (the worst case). With `again`, the same readers have feedback every day: all rate on
+    day 1, then an `again` share of them each day; the others' models are cached. Returns (readers, labels)."""
     rng = random.Random(day)
     with engine.begin() as conn:
         pool = [p.id for p in store.papers_seen_since(conn, now - dt.timedelta(hours=12)) if p.id is not None]
-        readers = [s for s in settings.subscribers if rng.random() < share]
+        if again is None:
+            readers = [s for s in settings.subscribers if rng.random() < share]
+        else:
+            fixed = random.Random(0)
+            raters = [s for s in settings.subscribers if fixed.random() < share]
+            readers = raters if day == 1 else [s for s in raters if rng.random() < again]
         for sub in readers:
             for n, paper_id in enumerate(rng.sample(pool, min(5, len(pool)))):
                 store.record_feedback(conn, sub.email, paper_id, 1 if n < 3 else -1, now, "bench")
@@ -247,6 +257,12 @@ def main() -> None:
         type=float,
         default=0.0,
         help="share of subscribers who rate 5 new papers each day before compose (their models all rebuilt)",
+    )
+    parser.add_argument(
+        "--feedback-again",
+        type=float,
+        help="the same --feedback-share readers every day, this share of them rating again after day 1 (the "
+        "rest keep their cached models); default: a new share of readers each day",
     )
     parser.add_argument(
         "--follow-share",
