@@ -1,9 +1,10 @@
 """Message bytes as stored: zstd frames compressed against a dictionary trained on the planning run's own digests.
 
 Digests of one day share nearly everything but their order: the layout, its inlined styles and the day's
-papers. A 64 KB dictionary trained on a run's first digests makes each of the rest about 3.5 KB instead of
-9.6 KB with zlib (a 50 KB digest), and compressing one takes about a quarter of the time (zstd level 3:
-67 µs against 241 µs; `benchmarks/compression.py`). Each frame names its dictionary, which is kept in
+papers. A 64 KB dictionary trained on a run's first 125 digests makes each of the rest 3.6 KB instead of
+9.6 KB with zlib level 1 (a 53 KB digest), in a third of the time (zstd level 3: 76 µs against 220 µs;
+`benchmarks/compression.py`). Compose workers each train their own on their first batch. Each frame names
+its dictionary, which is kept in
 `message_dict` while a stored message may still need it. Older rows hold zlib streams; both read back the
 same way (`message_bytes`).
 """
