@@ -409,7 +409,7 @@ def plan_and_record(
     workers = default_workers(len(todo)) if workers is None else workers
     chunk = chunk or (POOL_CHUNK if workers > 0 else PLAN_CHUNK)
 
-    packer: store.Packer | None = None  # trained on the first batch's digests, used for the whole run
+    packer: store.Packer | None = None  # composing here: trained on the first batch, used for the whole run
 
     def store_rows(
         rows: list[store.NewDelivery], planned: list[Planned] | None = None, dictionary: bytes | None = None
