@@ -73,7 +73,12 @@ class Signer:
     def _mac(self, action: Action, subscriber: str, day: str, paper: str) -> str:
         if action is Action.more or action is Action.less:
             return self._feedback_macs(subscriber, day, paper)[action is Action.less]
-        return self._mac_of(f"{action.value}\0{subscriber.strip().lower()}\0{day}\0{paper}")
+        return self._own_mac(action, subscriber, day, paper)
+
+    def _own_mac(self, action: Action, subscriber: str, day: str, paper: str) -> str:
+        """A MAC of its own for one action (every action's scheme, and "more"/"less" before they were paired)."""
+        message = f"{action.value}\0{subscriber.strip().lower()}\0{day}\0{paper}".encode()
+        return _b64(hmac.digest(self.secret, message, "sha256")[:16])
 
     def _feedback_macs(self, subscriber: str, day: str, paper: str) -> tuple[str, str]:
         """The "more" and "less" MACs of one paper: the two halves of one HMAC (neither tells the other),
@@ -81,9 +86,6 @@ class Signer:
         message = f"f\0{subscriber.strip().lower()}\0{day}\0{paper}".encode()
         mac = hmac.digest(self.secret, message, "sha256")
         return _b64(mac[:16]), _b64(mac[16:])
-
-    def _mac_of(self, message: str) -> str:
-        return _b64(hmac.digest(self.secret, message.encode(), "sha256")[:16])
 
     def token(
         self,
@@ -132,7 +134,7 @@ class Signer:
         if not hmac.compare_digest(mac, self._mac(action, subscriber, day, paper)) and not (
             # feedback links in digests sent before their MACs were paired: one HMAC per action
             action in (Action.more, Action.less)
-            and hmac.compare_digest(mac, self._mac_of(f"{code}\0{subscriber.strip().lower()}\0{day}\0{paper}"))
+            and hmac.compare_digest(mac, self._own_mac(action, subscriber, day, paper))
         ):
             return None
         try:
