@@ -158,8 +158,9 @@ class PruneReport:
 
 
 def prune(engine: Engine, settings: Settings, now: dt.datetime, *, full_vacuum: bool = False) -> PruneReport:
-    """Apply `[delivery] keep_message_days`: drop the bytes of digests done with for that long (rows stay),
-    then hand the space back (SQLite: incremental vacuum, or a whole `VACUUM` when asked)."""
+    """Apply `[delivery] keep_message_days`: drop the bytes of digests done with for that long (rows stay) and
+    the compression dictionaries no stored message needs any more, then hand the space back (SQLite:
+    incremental vacuum, or a whole `VACUUM` when asked)."""
     before = now - dt.timedelta(days=settings.delivery.keep_message_days)
     with engine.begin() as conn:
         dropped = store.prune_messages(conn, before)

@@ -419,8 +419,9 @@ def plan_and_record(
         with engine.begin() as conn:
             if dictionary is not None:  # a worker's, which these rows' messages were compressed against
                 store.keep_dictionary(conn, dictionary, now)
-            if packer is None and any(r.message is not None and not r.packed for r in rows):
-                packer = store.message_packer(conn, now, [r.message for r in rows if r.message is not None])
+            raw = [r.message for r in rows if r.message is not None and not r.packed]
+            if packer is None and raw:
+                packer = store.message_packer(conn, now, raw)
             record_rows(conn, rows, now, packer)
         report.stats.store_seconds += time.perf_counter() - started
         built = sum(1 for r in rows if r.message is not None)

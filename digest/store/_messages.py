@@ -15,9 +15,10 @@ import datetime as dt
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import zstandard
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Select, and_, delete, func, insert, select, update
 
 from digest.models import DeliveryStatus
 from digest.store._sql import delivery_t, dictionary_t
@@ -57,8 +58,12 @@ def trained_packer(samples: Sequence[bytes], fallback: bytes | None = None) -> P
 
 def newest_dictionary(conn: Connection) -> bytes | None:
     """The most recently trained dictionary's bytes, for a run with too few digests to train its own."""
+    return conn.execute(_newest(dictionary_t.c.data)).scalar()
+
+
+def _newest(column: Any) -> Select[Any]:
     t = dictionary_t
-    return conn.execute(select(t.c.data).order_by(t.c.created_at.desc(), t.c.id.desc()).limit(1)).scalar()
+    return select(column).order_by(t.c.created_at.desc(), t.c.id.desc()).limit(1)
 
 
 def keep_dictionary(conn: Connection, data: bytes, now: dt.datetime) -> None:
@@ -117,7 +122,7 @@ def drop_unused_dictionaries(conn: Connection, before: dt.datetime) -> int:
     before `before`: a message is compressed when its digest is stored, so a dictionary last used before then and
     before the oldest digest still waiting to be sent is used by none. The newest one stays for small runs."""
     t, d = dictionary_t, delivery_t
-    newest = conn.execute(select(t.c.id).order_by(t.c.created_at.desc(), t.c.id.desc()).limit(1)).scalar()
+    newest = conn.execute(_newest(t.c.id)).scalar()
     if newest is None:
         return 0
     waiting = conn.execute(
