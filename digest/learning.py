@@ -101,9 +101,13 @@ class ReaderModel:
 
     def because(self, vector: Vector) -> str | None:
         """The liked paper closest to this one, when close enough to say so."""
-        sims = self._liked_index.similarities(vector)
-        best = max(range(len(sims)), key=lambda i: (sims[i], i), default=None)
-        return self.liked[best][0] if best is not None and sims[best] >= EXPLAIN_LIKED else None
+        return self.closest_liked(self._liked_index.similarities(vector))
+
+    def closest_liked(self, similarities: Sequence[float]) -> str | None:
+        """The title of the liked paper a paper is most similar to (`similarities`: its cosine with each of
+        `liked`, in order; the latest liked on a tie), when close enough to say so."""
+        best = max(range(len(similarities)), key=lambda i: (similarities[i], i), default=None)
+        return self.liked[best][0] if best is not None and similarities[best] >= EXPLAIN_LIKED else None
 
     @cached_property
     def _liked_index(self) -> Neighbours:
@@ -174,10 +178,7 @@ def train(
 ) -> ReaderModel | None:
     """A logistic regression of liked (+1) against disliked and `background` papers (weak negatives), L2-
     regularised, solved exactly. `vectors` may give the examples' vectors when the caller has them. None
-    without a single liked or disliked example (nothing to learn from: the ranking stays as it was).
-
-    With a few dozen examples over thousands of words, the problem is solved in its dual (the weights are a
-    combination of the examples, so a Newton step is a solve of size examples + 1): under a millisecond."""
+    without a single liked or disliked example (nothing to learn from: the ranking stays as it was)."""
     pairs = [
         (e, v)
         for e, v in zip(examples, vectors or [vectorize(e.text) for e in examples], strict=True)
@@ -185,10 +186,7 @@ def train(
     ]
     if not pairs:
         return None
-    judged = [e for e, _ in pairs]
     rows = [v for _, v in pairs] + [v for v in background if v]
-    labels = np.array([1.0 if e.label > 0 else 0.0 for e in judged] + [0.0] * (len(rows) - len(judged)))
-    weights = np.array([e.weight for e in judged] + [WEAK_NEGATIVE_WEIGHT] * (len(rows) - len(judged)))
     vocab: dict[str, int] = {}
     for v in rows:
         for t in v:
@@ -197,15 +195,26 @@ def train(
     for r, v in enumerate(rows):
         for t, w in v.items():
             x[r, vocab[t]] = w
-    a, bias = _fit_dual(x @ x.T, labels, weights / weights.sum() * len(weights), L2)
-    coef = x.T @ a
-    terms = list(vocab)
+    return fit(pairs, x, list(vocab), stamp)
+
+
+def fit(judged: Sequence[tuple[Example, Vector]], x: np.ndarray, terms: Sequence[str], stamp: str = "") -> ReaderModel:
+    """The model from its design matrix `x`: one row per judged example (in order, each with its vector), then
+    one per weak negative; one column per word of `terms`.
+
+    With a few dozen examples over thousands of words, the problem is solved in the examples' span (see
+    `_fit`): a Newton step is a solve of size examples + 1, and a model takes well under a millisecond."""
+    n = len(judged)
+    labels = np.array([1.0 if e.label > 0 else 0.0 for e, _ in judged] + [0.0] * (len(x) - n))
+    weights = np.array([e.weight for e, _ in judged] + [WEAK_NEGATIVE_WEIGHT] * (len(x) - n))
+    coef, bias = _fit(x, labels, weights / weights.sum() * len(weights), L2)
     strongest = np.argsort(-np.abs(coef), kind="stable")[:WEIGHTS_KEPT]
-    liked = tuple((e.title or e.text[:120], _top(v, VECTOR_KEPT)) for e, v in pairs if e.label > 0)
-    disliked = tuple(_top(v, VECTOR_KEPT) for e, v in pairs if e.label < 0)
-    disliked_ids = frozenset(e.paper_id for e in judged if e.label < 0 and e.paper_id is not None)
+    kept = np.round(coef[strongest], 5).tolist()
+    liked = tuple((e.title or e.text[:120], _top(v, VECTOR_KEPT)) for e, v in judged if e.label > 0)
+    disliked = tuple(_top(v, VECTOR_KEPT) for e, v in judged if e.label < 0)
+    disliked_ids = frozenset(e.paper_id for e, _ in judged if e.label < 0 and e.paper_id is not None)
     return ReaderModel(
-        {terms[i]: round(float(coef[i]), 5) for i in strongest.tolist() if coef[i]},
+        {terms[i]: w for i, w in zip(strongest.tolist(), kept, strict=True) if coef[i]},
         round(bias, 5),
         liked[-KEPT_EXAMPLES:],
         disliked[-KEPT_EXAMPLES:],
@@ -214,42 +223,47 @@ def train(
     )
 
 
-def _fit_dual(k: np.ndarray, y: np.ndarray, s: np.ndarray, l2: float, iterations: int = 30) -> tuple[np.ndarray, float]:
-    """Minimise mean(s · logloss(y, K a + b)) + l2 / (2n) · aᵀ K a by Newton's method with backtracking;
-    returns (a, b). K is the examples' Gram matrix; the primal weights are Xᵀ a."""
+def _fit(x: np.ndarray, y: np.ndarray, s: np.ndarray, l2: float, iterations: int = 30) -> tuple[np.ndarray, float]:
+    """Minimise mean(s · logloss(y, x w + b)) + l2 / (2n) · |w|² by Newton's method with backtracking; returns
+    (w, b). The optimal w lies in the span of the examples (x's rows), so the problem is solved in an
+    orthonormal basis of it, read off the examples' Gram matrix: at most as many unknowns as examples however
+    many words, and a positive definite Hessian (a plain solve)."""
     n = len(y)
-    a, b = np.zeros(n), 0.0
-    ones = np.ones(n)
-    jitter = 1e-9 * np.eye(n + 1)
+    eigenvalues, vectors = np.linalg.eigh(x @ x.T)
+    kept = eigenvalues > 1e-10 * max(float(eigenvalues[-1]), 1.0)  # duplicate examples add no direction
+    scale = np.sqrt(eigenvalues[kept])
+    f = vectors[:, kept] * scale  # the examples' coordinates in the basis: f fᵀ = x xᵀ
+    m = f.shape[1]
+    beta, b = np.zeros(m), 0.0
+    ridge = l2 / n * np.eye(m + 1)
+    ridge[m, m] = 0.0
 
-    def loss(a: np.ndarray, b: float) -> float:
-        z = k @ a + b
-        return float(np.mean(s * (np.logaddexp(0.0, z) - y * z)) + l2 / (2 * n) * (a @ k @ a))
+    def loss(beta: np.ndarray, b: float) -> float:
+        z = f @ beta + b
+        return float(np.mean(s * (np.logaddexp(0.0, z) - y * z)) + l2 / (2 * n) * (beta @ beta))
 
-    current = loss(a, b)
+    design = np.hstack((f, np.ones((n, 1))))
+    current = loss(beta, b)
     for _ in range(iterations):
-        z = k @ a + b
+        z = f @ beta + b
         p = 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
-        g = s * (p - y) / n
-        d = s * p * (1.0 - p) / n
-        grad = np.append(k @ (g + l2 / n * a), g.sum())
-        hessian = np.empty((n + 1, n + 1))
-        kd = k * d
-        hessian[:n, :n] = kd @ k + l2 / n * k
-        hessian[:n, n] = hessian[n, :n] = kd @ ones
-        hessian[n, n] = d.sum()
-        step = np.linalg.lstsq(hessian + jitter, grad, rcond=None)[0]
+        grad = design.T @ (s * (p - y) / n) + np.append(l2 / n * beta, 0.0)
+        hessian = (design.T * (s * p * (1.0 - p) / n)) @ design + ridge
+        try:
+            step = np.linalg.solve(hessian, grad)
+        except np.linalg.LinAlgError:  # only when every example has weight 0 on the bias: nothing left to fit
+            break
         t, slope = 1.0, float(grad @ step)
         while t > 1e-6:
-            tried = loss(a - t * step[:n], b - t * float(step[n]))
+            tried = loss(beta - t * step[:m], b - t * float(step[m]))
             if tried <= current - 1e-4 * t * slope:
                 break
             t /= 2
         else:
             break
-        a, b = a - t * step[:n], b - t * float(step[n])
+        beta, b = beta - t * step[:m], b - t * float(step[m])
         done = current - tried < 1e-10
         current = tried
         if done:
             break
-    return a, b
+    return x.T @ (vectors[:, kept] @ (beta / scale)), b

@@ -15,10 +15,11 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Callable, Sequence
+from itertools import chain
 
 import numpy as np
 
-from digest.learning import Example, ReaderModel, Vector, train, vectorize
+from digest.learning import NEAR_DISLIKED, Example, ReaderModel, Vector, fit, vectorize
 from digest.models import Paper
 from digest.ranking import RankedPaper
 
@@ -37,12 +38,15 @@ def trust(model: ReaderModel) -> float:
 
 
 class PoolModels:
-    """The day's pool as word vectors, for training readers' models and scoring the pool with them."""
+    """The day's pool as word vectors, for training readers' models and scoring the pool with them.
+
+    The vectors are one sparse matrix, kept by rows (a paper's words) and by columns (a word's papers), so
+    that a model is trained, scores the pool and compares candidates with the papers it learnt from in a few
+    numpy operations rather than one Python dict per paper: a learning reader costs about a millisecond."""
 
     def __init__(self, pool: Sequence[Paper]) -> None:
         self.pool = pool
-        # the pool's vectors as one sparse matrix (rows in order): ~2 MB for 2,000 papers where as many dicts
-        # took ~25 MB in every compose worker; a paper's vector is read back when needed (`vector`)
+        # ~2 MB for 2,000 papers, where as many dicts took ~25 MB in every compose worker
         vocab: dict[str, int] = {}
         cols: list[int] = []
         vals: list[float] = []
@@ -55,9 +59,12 @@ class PoolModels:
         self._vocab = vocab
         self._terms = list(vocab)
         self._indptr = np.array([0, *ends], dtype=np.int64)
-        self._cols = np.array(cols, dtype=np.int32)
+        self._cols = np.array(cols, dtype=np.int64)
         self._vals = np.array(vals, dtype=np.float64)
-        self._rows = np.repeat(np.arange(len(pool), dtype=np.int32), np.diff(self._indptr))
+        by_column = np.argsort(self._cols, kind="stable")
+        self._colptr = np.concatenate(([0], np.cumsum(np.bincount(self._cols, minlength=len(vocab)))))
+        self._col_rows = np.repeat(np.arange(len(pool), dtype=np.int64), np.diff(self._indptr))[by_column]
+        self._col_vals = self._vals[by_column]
         self._position = {id(p): i for i, p in enumerate(pool)}
         self._by_id = {p.id: i for i, p in enumerate(pool)}
         self._first_seen = np.array([p.first_seen_at.timestamp() for p in pool])
@@ -69,22 +76,64 @@ class PoolModels:
         return {terms[c]: float(v) for c, v in zip(self._cols[lo:hi].tolist(), self._vals[lo:hi].tolist(), strict=True)}
 
     def train(self, examples: Sequence[Example], fingerprint: str, since: dt.datetime) -> ReaderModel | None:
-        """A reader's model from their examples (the vectors of pool papers reused) and a few weak negatives."""
-        vectors = [
-            self.vector(self._by_id[e.paper_id]) if e.paper_id in self._by_id else vectorize(e.text) for e in examples
-        ]
-        background = [self.vector(i) for i in self._background(examples, fingerprint, since)]
-        return train(examples, background, fingerprint, vectors)
+        """A reader's model from their examples and a few weak negatives; the design matrix is read off the
+        pool's rows (an example that is not in the pool, such as a library paper, is vectorised here)."""
+        judged: list[tuple[Example, Vector]] = []
+        rows: list[int] = []
+        outside: list[tuple[int, Vector]] = []  # (row, vector) of examples not in the pool
+        for e in examples:
+            i = self._by_id.get(e.paper_id, -1) if e.paper_id is not None else -1
+            if e.label not in (1, -1) or (i >= 0 and self._indptr[i] == self._indptr[i + 1]):
+                continue
+            v = self.vector(i) if i >= 0 else vectorize(e.text)
+            if not v:
+                continue
+            if i < 0:
+                outside.append((len(judged), v))
+            judged.append((e, v))
+            rows.append(i)
+        if not judged:
+            return None
+        rows += [i for i in self._background(examples, fingerprint, since) if self._indptr[i] < self._indptr[i + 1]]
+        inside = np.array([r for r, i in enumerate(rows) if i >= 0], dtype=np.int64)
+        seg, cols, vals = self._entries(np.array([i for i in rows if i >= 0], dtype=np.int64))
+        seg = inside[seg]
+        extra: dict[str, int] = {}  # words of outside examples the pool does not have, numbered after its own
+        more = [(r, self._column(t, extra), w) for r, v in outside for t, w in v.items()]
+        if more:
+            seg = np.concatenate((seg, np.array([r for r, _, _ in more], dtype=np.int64)))
+            cols = np.concatenate((cols, np.array([c for _, c, _ in more], dtype=np.int64)))
+            vals = np.concatenate((vals, np.array([w for _, _, w in more])))
+        used, column = np.unique(cols, return_inverse=True)
+        x = np.zeros((len(rows), len(used)))
+        x[seg, column] = vals
+        names = self._terms + list(extra)
+        return fit(judged, x, [names[c] for c in used.tolist()], fingerprint)
 
     def probabilities(self, model: ReaderModel) -> np.ndarray:
-        """The model's probability for every pool paper at once (a sparse product over the pool's words)."""
-        weights = np.zeros(len(self._vocab) + 1)
-        for term, w in model.weights.items():
-            column = self._vocab.get(term)
-            if column is not None:
-                weights[column] = w
-        z = np.bincount(self._rows, weights=weights[self._cols] * self._vals, minlength=len(self.pool)) + model.bias
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+        """The model's probability for every pool paper at once: each of its words adds its weight to the
+        papers that hold it (a sparse product over the pool's columns)."""
+        cols, weights = self._columns([model.weights])
+        starts = self._colptr[cols]
+        counts = self._colptr[cols + 1] - starts
+        at = _ranges(starts, counts)
+        z = np.bincount(
+            self._col_rows[at], weights=self._col_vals[at] * np.repeat(weights[:, 0], counts), minlength=len(self.pool)
+        )
+        return 1.0 / (1.0 + np.exp(-np.clip(z + model.bias, -30.0, 30.0)))
+
+    def similarities(self, rows: np.ndarray, vectors: Sequence[Vector]) -> np.ndarray:
+        """The cosine of each pool paper in `rows` with each of `vectors` (unit vectors, words absent from the
+        pool count for nothing), as a len(rows) × len(vectors) matrix."""
+        cols, weights = self._columns(vectors)
+        if not len(cols) or not len(rows):
+            return np.zeros((len(rows), len(vectors)))
+        seg, entry_cols, entry_vals = self._entries(rows)
+        at = np.minimum(np.searchsorted(cols, entry_cols), len(cols) - 1)
+        hit = np.asarray(cols[at] == entry_cols)
+        papers = np.zeros((len(rows), len(cols)))  # the papers on the vectors' words only
+        papers[seg[hit], at[hit]] = entry_vals[hit]
+        return papers @ weights
 
     def rerank(
         self,
@@ -105,26 +154,53 @@ class PoolModels:
         share, alpha = (1.0, weight * trust(model)) if has_keywords else (UPVOTES_WITHOUT_KEYWORDS, 1.0)
         candidates = {self._position[id(r.paper)]: (r.score / top, r) for r in keyword}
         added = 0
-        for i in np.argsort(-probs, kind="stable").tolist():
-            if added >= favourites or probs[i] < 0.5:
+        liked = np.flatnonzero(probs >= 0.5)
+        for i in liked[np.argsort(-probs[liked], kind="stable")].tolist():
+            if added >= favourites:
                 break
             paper = self.pool[i]
             if i not in candidates and candidate(paper):
                 candidates[i] = (0.0, RankedPaper(paper, 0.0))
                 added += 1
-        vectors = {i: self.vector(i) for i in candidates}
+        rows = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
+        near = np.any(self.similarities(rows, model.disliked) >= NEAR_DISLIKED, axis=1).tolist()
         scored = []
-        for i, (relevance, r) in candidates.items():
-            score = share * relevance + alpha * (2.0 * float(probs[i]) - 1.0)
-            if model.near_disliked(vectors[i]):
-                score -= NEAR_DISLIKED_PENALTY
-            scored.append((score, r.paper.key, i, r))
+        for n, (i, (relevance, r)) in enumerate(candidates.items()):
+            score = share * relevance + alpha * (2.0 * float(probs[i]) - 1.0) - NEAR_DISLIKED_PENALTY * near[n]
+            scored.append((score, r.paper.key, n, r))
         scored.sort(key=lambda s: (-s[0], s[1]))
+        kept = scored[:keep]
+        closeness = self.similarities(rows[[n for _, _, n, _ in kept]], [v for _, v in model.liked])
         out, learned = [], {}
-        for score, _, i, r in scored[:keep]:
+        for (score, _, n, r), sims in zip(kept, closeness.tolist(), strict=True):
             out.append(RankedPaper(r.paper, score, r.matched))
-            learned[id(r.paper)] = (float(probs[i]), model.because(vectors[i]))
+            learned[id(r.paper)] = (float(probs[rows[n]]), model.closest_liked(sims))
         return out, learned
+
+    def _columns(self, vectors: Sequence[Vector]) -> tuple[np.ndarray, np.ndarray]:
+        """The pool's columns that `vectors` use (sorted) and each vector's weight on them (a column each)."""
+        vocab = self._vocab
+        cols = np.array([vocab.get(t, -1) for v in vectors for t in v], dtype=np.int64)
+        values = np.fromiter(chain.from_iterable(v.values() for v in vectors), dtype=np.float64, count=len(cols))
+        owner = np.repeat(np.arange(len(vectors)), [len(v) for v in vectors])
+        known = cols >= 0
+        used, row = np.unique(cols[known], return_inverse=True)
+        weights = np.zeros((len(used), len(vectors)))
+        weights[row, owner[known]] = values[known]
+        return used, weights
+
+    def _column(self, term: str, extra: dict[str, int]) -> int:
+        """A word's column: the pool's, or else one numbered after the pool's in `extra`."""
+        column = self._vocab.get(term)
+        return column if column is not None else len(self._vocab) + extra.setdefault(term, len(extra))
+
+    def _entries(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The nonzero cells of pool rows `rows`: for each, the position in `rows` it belongs to, its column and
+        its value."""
+        starts = self._indptr[rows]
+        counts = self._indptr[rows + 1] - starts
+        at = _ranges(starts, counts)
+        return np.repeat(np.arange(len(rows)), counts), self._cols[at], self._vals[at]
 
     def _background(self, examples: Sequence[Example], fingerprint: str, since: dt.datetime) -> list[int]:
         """A few pool papers the reader said nothing about (positions): weak negatives for their model.
@@ -140,3 +216,12 @@ class PoolModels:
             today = [i for i in np.flatnonzero(newer).tolist() if i not in labelled]
             chosen += rng.sample(today, min(BACKGROUND - len(chosen), len(today)))
         return chosen
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The indices start, start + 1, … (count of them) of every range, concatenated."""
+    total = int(counts.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+    return np.arange(total, dtype=np.int64) + offsets

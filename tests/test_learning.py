@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import numpy as np
 import pytest
 from freezegun import freeze_time
 from sqlalchemy import select
@@ -19,7 +20,7 @@ from typer.testing import CliRunner
 from digest import store
 from digest.cli import app
 from digest.config import load_config
-from digest.learning import Example, ReaderModel, cosine, recency, train, vectorize
+from digest.learning import NEAR_DISLIKED, Example, ReaderModel, cosine, recency, train, vectorize
 from digest.library import LibraryError, read_library
 from digest.links import Action, signer_of
 from digest.models import Paper
@@ -187,6 +188,36 @@ def test_trust_grows_with_what_the_reader_disagreed_with_and_moves_the_ranking_t
     probs = models.probabilities(agreeing)
     expected = {k.paper.title: k.score + 1.0 * (2 / 5) * (2 * probs[n] - 1) for n, k in enumerate(keyword)}
     assert {r.paper.title: r.score for r in rerank(agreeing)} == pytest.approx(expected)
+
+
+def test_the_pools_matrix_route_agrees_with_the_model_read_paper_by_paper() -> None:
+    """`PoolModels` trains, scores and compares on the pool's sparse matrix; `train`, `ReaderModel.score`,
+    `near_disliked` and `because` do the same maths on one dict vector at a time. A library paper that is not
+    in the pool brings words the pool lacks."""
+    pool = _pool(STATE_SPACE, DIFFUSION, NEAR_STATE_SPACE, NEAR_DIFFUSION, *NEUTRAL)
+    models = PoolModels(pool)
+    vectors = [vectorize(f"{p.title} {p.abstract}") for p in pool]
+    library = "Quantum Error Correction with Surface Codes: logical qubits below threshold"
+    examples = [
+        Example(f"{pool[0].title} {pool[0].abstract}", 1, 1.0, pool[0].title, pool[0].id),
+        Example(f"{pool[1].title} {pool[1].abstract}", -1, 0.8, pool[1].title, pool[1].id),
+        Example(library, 1, 0.7, "Surface codes"),
+    ]
+    since = dt.datetime(2026, 11, 3, tzinfo=dt.UTC)  # after every paper: all can be weak negatives
+    model = models.train(examples, "fp", since)
+    background = [vectors[i] for i in models._background(examples, "fp", since)]
+    plain = train(examples, background, "fp", [vectors[0], vectors[1], vectorize(library)])
+    assert model is not None and plain is not None
+    assert model.bias == pytest.approx(plain.bias, abs=1e-4)
+    assert model.weights == pytest.approx(plain.weights, abs=2e-5)
+    assert "surfac" in model.weights and (model.liked, model.disliked) == (plain.liked, plain.disliked)
+    assert models.probabilities(model).tolist() == pytest.approx([model.score(v) for v in vectors])
+    rows = np.arange(len(pool))
+    near = models.similarities(rows, model.disliked).max(axis=1) >= NEAR_DISLIKED
+    assert near.tolist() == [model.near_disliked(v) for v in vectors] == [False, True, False, True, *[False] * 4]
+    closeness = models.similarities(rows, [v for _, v in model.liked])
+    assert [model.closest_liked(s) for s in closeness.tolist()] == [model.because(v) for v in vectors]
+    assert model.closest_liked(closeness[2].tolist()) == STATE_SPACE["title"]
 
 
 # ---- seed libraries: real export shapes
