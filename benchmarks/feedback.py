@@ -8,7 +8,8 @@ baseline, and a third variant seeds a BibTeX library with 3 judged-relevant day-
 
 The feedback runs are repeated for each `[ranking] feedback_weight` in `--weights` (the same day 1, ratings
 and day 2), and the weight is also chosen leave-one-profile-out: for each profile, the weight with the best
-mean lift on the other profiles, scored on it. The JSON line's `lift_feedback` is at the configured default.
+mean lift on the other profiles among those that lower none of them by more than 0.01 (the issue's two
+bounds), scored on it. The JSON line's `lift_feedback` is at the configured default.
 
     .venv/bin/python benchmarks/feedback.py [--seeds 5] [--weights 0.1,0.2] [--jobs 2] [--profiles a,b]
 """
@@ -37,6 +38,7 @@ from benchmarks.relevance import Corpus, grades_for, load_corpus, ndcg_at_k  # n
 from digest.cli import app  # noqa: E402
 from digest.config import RankingConfig  # noqa: E402
 
+HARM = 0.01  # the most feedback may lower any profile's day-2 nDCG@10 (the issue's bound)
 CONFIG = """
 database_url = "sqlite:///digest.db"
 [schedule]
@@ -153,16 +155,22 @@ def run(task: tuple[Corpus, list[str], list[int], int, tuple[float, ...]]) -> di
 
 
 def leave_one_out(rows: dict[str, dict[str, float]], weights: tuple[float, ...]) -> dict[str, tuple[float, float]]:
-    """For each profile, the weight with the best mean lift on the other profiles (the smaller on a tie), and
-    that weight's lift on the profile itself: what a weight chosen without it does for it."""
+    """For each profile, the weight chosen on the other profiles by the rule the issue sets (the best mean
+    lift among the weights that lower none of them by more than `HARM`; the least harmful when none does;
+    the smaller on a tie), and that weight's lift on the profile itself: what a weight chosen without it
+    does for it."""
     out = {}
     for held in rows:
         others = [r for name, r in rows.items() if name != held]
 
-        def lift(w: float, among: list[dict[str, float]] = others) -> float:
-            return statistics.fmean(r[f"feedback@{w:g}"] - r["none"] for r in among)
+        def lifts(w: float, among: list[dict[str, float]] = others) -> list[float]:
+            return [r[f"feedback@{w:g}"] - r["none"] for r in among]
 
-        best = max(weights, key=lambda w: (round(lift(w), 6), -w))
+        safe = [w for w in weights if min(lifts(w)) >= -HARM]
+        if safe:
+            best = max(safe, key=lambda w: (round(statistics.fmean(lifts(w)), 6), -w))
+        else:
+            best = max(weights, key=lambda w: (round(min(lifts(w)), 6), -w))
         out[held] = (best, rows[held][f"feedback@{best:g}"] - rows[held]["none"])
     return out
 

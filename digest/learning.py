@@ -69,19 +69,22 @@ def _top(vector: Vector, keep: int) -> Vector:
 
 @dataclass(frozen=True, slots=True)
 class Example:
-    """A paper the reader judged: its text, +1 liked or −1 disliked, how much it counts, and its id."""
+    """A paper the reader judged: its text, +1 liked or −1 disliked, how much it counts, its id, and whether
+    it is a rating of a digest's paper (a library paper is liked, but rates no ranking)."""
 
     text: str
     label: int
     weight: float
     title: str = ""
     paper_id: int | None = None
+    rated: bool = True
 
 
 @dataclass(frozen=True)
 class ReaderModel:
     """What one reader's feedback taught: word weights and a bias (the logistic regression), the papers they
-    liked (title and a short vector, for "because you liked …"), and the ones they disliked."""
+    liked (title and a short vector, for "because you liked …"), the ones they disliked, and how many of
+    their digests' papers they rated liked and disliked."""
 
     weights: dict[str, float]
     bias: float
@@ -89,6 +92,7 @@ class ReaderModel:
     disliked: tuple[Vector, ...]
     disliked_ids: frozenset[int]
     fingerprint: str = ""
+    ratings: tuple[int, int] = (0, 0)
 
     def score(self, vector: Vector) -> float:
         """How much the reader would like a paper: the model's probability, 0–1."""
@@ -125,6 +129,7 @@ class ReaderModel:
             "disliked": list(self.disliked),
             "disliked_ids": sorted(self.disliked_ids),
             "fingerprint": self.fingerprint,
+            "ratings": list(self.ratings),
         }
 
     @classmethod
@@ -134,7 +139,8 @@ class ReaderModel:
         ids = data.get("disliked_ids") or []
         assert isinstance(liked, list) and isinstance(disliked, list) and isinstance(ids, list)
         weights = data.get("weights") or {}
-        assert isinstance(weights, dict)
+        ratings = data.get("ratings") or [len(liked), len(disliked)]  # a model stored before ratings were counted
+        assert isinstance(weights, dict) and isinstance(ratings, list)
         return cls(
             {str(k): float(v) for k, v in weights.items()},
             float(data.get("bias") or 0.0),  # type: ignore[arg-type]
@@ -142,6 +148,7 @@ class ReaderModel:
             tuple({str(k): float(x) for k, x in v.items()} for v in disliked),
             frozenset(int(i) for i in ids),
             str(data.get("fingerprint") or ""),
+            (int(ratings[0]), int(ratings[1])),
         )
 
 
@@ -220,6 +227,7 @@ def fit(judged: Sequence[tuple[Example, Vector]], x: np.ndarray, terms: Sequence
         disliked[-KEPT_EXAMPLES:],
         disliked_ids,
         stamp,
+        (sum(e.rated and e.label > 0 for e, _ in judged), sum(e.rated and e.label < 0 for e, _ in judged)),
     )
 
 

@@ -44,10 +44,8 @@ from digest.ranking import (
     PaperIndex,
     RankedPaper,
     RankingParams,
-    Term,
     WindowStats,
     compile_terms,
-    paper_fields,
 )
 from digest.reranking import PoolModels
 from digest.sections import Section, assemble
@@ -196,13 +194,14 @@ class Planner:
         """The reader's keyword ranking re-ranked with their model (`reranking`): a wider keyword top, memoised
         like the ranking, plus the model's own favourites among what they may still receive."""
         keyword = self._rank(replace(interests, max_papers=max(3 * interests.max_papers, WIDE_TOP)), job)
-        excluded = compile_terms(interests.exclude, interests.synonyms)
+        terms = compile_terms(interests.exclude, interests.synonyms)
+        excluded = {i for t in terms for i in self.index.excluded(t).tolist()}
         return self._pool_models().rerank(
             keyword,
             model,
             weight=job.feedback_weight,
             has_keywords=bool(interests.keywords),
-            candidate=lambda paper: _eligible(paper, job) and not _holds_any(paper, excluded),
+            candidate=lambda i: i not in excluded and _eligible(self.pool[i], job),
             favourites=2 * interests.max_papers,
             keep=interests.max_papers + len(job.subscriber.authors) + 5,
         )
@@ -237,25 +236,6 @@ class Planner:
         if self._by_upvotes is None:
             self._by_upvotes = sorted((p for p in self.pool if p.upvotes > 0), key=lambda p: (-p.upvotes, p.key))
         return (p for p in self._by_upvotes if _eligible(p, job))
-
-
-def _holds_any(paper: Paper, terms: Sequence[Term]) -> bool:
-    """Whether a paper holds any of these (exclusion) terms, a synonym included, as a phrase in any field."""
-    if not terms:
-        return False
-    fields = paper_fields(paper)
-    return any(
-        _has_phrase(stream, v.phrase)
-        for t in terms
-        for v in t.variants
-        if v.kind == "same"
-        for stream in fields.values()
-    )
-
-
-def _has_phrase(stream: Sequence[str], phrase: tuple[str, ...]) -> bool:
-    n = len(phrase)
-    return any(tuple(stream[i : i + n]) == phrase for i in range(len(stream) - n + 1))
 
 
 def _eligible(paper: Paper, job: Job) -> bool:

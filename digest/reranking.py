@@ -30,19 +30,22 @@ NEAR_DISLIKED_PENALTY = 1.0  # a candidate very close to a disliked paper drops 
 
 
 def trust(model: ReaderModel) -> float:
-    """How far a model may move its reader's keyword ranking, 0–2: twice the share of their ratings that were
-    dislikes, smoothed (one more like and dislike each). 1 when they disliked half of what they rated; for a
-    reader who only ever liked, 2 / (n + 2): their near-duplicates still rise a little."""
-    liked, disliked = len(model.liked), len(model.disliked)
-    return 2.0 * (disliked + 1) / (liked + disliked + 2)
+    """How far a model may move its reader's keyword ranking, 0–1: the evidence that their keywords fail
+    them. Twice the share of their ratings that were dislikes (smoothed: one more like and dislike each),
+    at most 1, so that a model learnt from a handful of ratings never outweighs the keywords' whole range;
+    squared, so that a reader who liked nearly all they rated keeps close to their keyword ranking (their
+    model learnt mostly "liked against any paper", which the keywords already say, and reorders their top
+    on noise). 1 from half dislikes; 1/9 for one dislike in ten; a library alone (no ratings) gives 1."""
+    liked, disliked = model.ratings
+    return min(1.0, 2.0 * (disliked + 1) / (liked + disliked + 2)) ** 2
 
 
 class PoolModels:
     """The day's pool as word vectors, for training readers' models and scoring the pool with them.
 
-    The vectors are one sparse matrix, kept by rows (a paper's words) and by columns (a word's papers), so
-    that a model is trained, scores the pool and compares candidates with the papers it learnt from in a few
-    numpy operations rather than one Python dict per paper: a learning reader costs about a millisecond."""
+    The vectors are one sparse matrix (a row of words per paper), so that a model is trained, scores the pool
+    and compares candidates with the papers it learnt from in a few numpy operations rather than one Python
+    dict per paper."""
 
     def __init__(self, pool: Sequence[Paper]) -> None:
         self.pool = pool
@@ -61,10 +64,8 @@ class PoolModels:
         self._indptr = np.array([0, *ends], dtype=np.int64)
         self._cols = np.array(cols, dtype=np.int64)
         self._vals = np.array(vals, dtype=np.float64)
-        by_column = np.argsort(self._cols, kind="stable")
-        self._colptr = np.concatenate(([0], np.cumsum(np.bincount(self._cols, minlength=len(vocab)))))
-        self._col_rows = np.repeat(np.arange(len(pool), dtype=np.int64), np.diff(self._indptr))[by_column]
-        self._col_vals = self._vals[by_column]
+        self._products = np.zeros(len(vals) + 1)
+        self._empty = self._indptr[:-1] == self._indptr[1:]
         self._position = {id(p): i for i, p in enumerate(pool)}
         self._by_id = {p.id: i for i, p in enumerate(pool)}
         self._first_seen = np.array([p.first_seen_at.timestamp() for p in pool])
@@ -111,15 +112,16 @@ class PoolModels:
         return fit(judged, x, [names[c] for c in used.tolist()], fingerprint)
 
     def probabilities(self, model: ReaderModel) -> np.ndarray:
-        """The model's probability for every pool paper at once: each of its words adds its weight to the
-        papers that hold it (a sparse product over the pool's columns)."""
+        """The model's probability for every pool paper at once: its weights spread over the pool's words, then
+        summed along each paper's row (a sparse product that reads the matrix in order)."""
         cols, weights = self._columns([model.weights])
-        starts = self._colptr[cols]
-        counts = self._colptr[cols + 1] - starts
-        at = _ranges(starts, counts)
-        z = np.bincount(
-            self._col_rows[at], weights=self._col_vals[at] * np.repeat(weights[:, 0], counts), minlength=len(self.pool)
-        )
+        dense = np.zeros(len(self._vocab))
+        dense[cols] = weights[:, 0]
+        products = self._products  # one cell longer than the matrix, that cell 0: it ends empty last rows
+        np.take(dense, self._cols, out=products[:-1])
+        products[:-1] *= self._vals
+        z = np.add.reduceat(products, self._indptr[:-1])
+        z[self._empty] = 0.0  # reduceat gives an empty row its next row's first cell
         return 1.0 / (1.0 + np.exp(-np.clip(z + model.bias, -30.0, 30.0)))
 
     def similarities(self, rows: np.ndarray, vectors: Sequence[Vector]) -> np.ndarray:
@@ -142,13 +144,14 @@ class PoolModels:
         *,
         weight: float,
         has_keywords: bool,
-        candidate: Callable[[Paper], bool],
+        candidate: Callable[[int], bool],
         favourites: int,
         keep: int,
     ) -> tuple[list[RankedPaper], dict[int, tuple[float, str | None]]]:
         """`keyword` (the reader's keyword ranking, best first) plus up to `favourites` papers the model likes
-        (p ≥ 0.5) that pass `candidate`, re-scored; the best `keep`. Also returns, by `id(paper)`, each one's
-        probability and the liked paper it is closest to (for "because you liked …")."""
+        (p ≥ 0.5) that pass `candidate` (asked of a pool position), re-scored; the best `keep`. Also returns,
+        by `id(paper)`, each one's probability and the liked paper it is closest to (for "because you liked
+        …")."""
         probs = self.probabilities(model)
         top = max((r.score for r in keyword), default=0.0) or 1.0
         share, alpha = (1.0, weight * trust(model)) if has_keywords else (UPVOTES_WITHOUT_KEYWORDS, 1.0)
@@ -158,9 +161,8 @@ class PoolModels:
         for i in liked[np.argsort(-probs[liked], kind="stable")].tolist():
             if added >= favourites:
                 break
-            paper = self.pool[i]
-            if i not in candidates and candidate(paper):
-                candidates[i] = (0.0, RankedPaper(paper, 0.0))
+            if i not in candidates and candidate(i):
+                candidates[i] = (0.0, RankedPaper(self.pool[i], 0.0))
                 added += 1
         rows = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
         near = np.any(self.similarities(rows, model.disliked) >= NEAR_DISLIKED, axis=1).tolist()
@@ -207,14 +209,14 @@ class PoolModels:
         Papers they could already have had come first, so that today's candidates are not taught as negatives
         (a reader's first digest has none of those: any unlabelled paper then); the same ones for the same
         training data."""
-        labelled = {self._by_id.get(e.paper_id, -1) for e in examples}
+        unlabelled = np.ones(len(self.pool), dtype=bool)
+        unlabelled[[self._by_id[e.paper_id] for e in examples if e.paper_id in self._by_id]] = False
         rng = random.Random(fingerprint)
         newer = self._first_seen >= since.timestamp()
-        older = [i for i in np.flatnonzero(~newer).tolist() if i not in labelled]
-        chosen = rng.sample(older, min(BACKGROUND, len(older)))
-        if len(chosen) < BACKGROUND:
-            today = [i for i in np.flatnonzero(newer).tolist() if i not in labelled]
-            chosen += rng.sample(today, min(BACKGROUND - len(chosen), len(today)))
+        chosen: list[int] = []
+        for group in (np.flatnonzero(~newer & unlabelled), np.flatnonzero(newer & unlabelled)):
+            wanted = min(BACKGROUND - len(chosen), len(group))
+            chosen += group[rng.sample(range(len(group)), wanted)].tolist() if wanted > 0 else []
         return chosen
 
 

@@ -295,7 +295,7 @@ def taught_models(
         if held is not None and held[0] == stamp:
             out[who] = (ReaderModel.from_json(json.loads(zlib.decompress(held[1]))), None, unwanted)
             continue
-        examples = [Example(f"{p.title} {p.abstract}", 1, LIBRARY_WEIGHT, p.title) for p in library]
+        examples = [Example(f"{p.title} {p.abstract}", 1, LIBRARY_WEIGHT, p.title, rated=False) for p in library]
         for pid, value, when in mine:
             if pid in texts:
                 title, abstract = texts[pid]

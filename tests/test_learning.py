@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -142,7 +143,9 @@ def test_model_learns_liked_against_disliked_and_survives_storage() -> None:
     assert model.because(near_liked) == STATE_SPACE["title"] and model.because(neutral) is None
     assert model.disliked_ids == {2}
     again = ReaderModel.from_json(json.loads(json.dumps(model.to_json())))
-    assert again == model
+    assert again == model and model.ratings == (1, 1)
+    stored_before = {k: v for k, v in model.to_json().items() if k != "ratings"}  # no ratings counted then
+    assert ReaderModel.from_json(stored_before).ratings == (len(model.liked), len(model.disliked))
 
 
 def test_no_labels_no_model_and_recent_feedback_counts_more() -> None:
@@ -164,7 +167,8 @@ def _pool(*items: Mapping[str, object]) -> list[Paper]:
 
 def test_trust_grows_with_what_the_reader_disagreed_with_and_moves_the_ranking_that_far() -> None:
     """A reader who disliked half of what they rated gets their model's full say; one who only ever liked
-    gets a little (2 / (n + 2)): the same liked paper lifts its neighbour less far."""
+    gets a little ((2 / (n + 2))²): the same liked paper lifts its neighbour less far. Disliking more than
+    half gives no more than the full say, and library papers are no ratings: a library alone gives it too."""
     pool = _pool(NEUTRAL[0], NEUTRAL[1], NEAR_STATE_SPACE, NEAR_DIFFUSION)
     models = PoolModels(pool)
     keyword = [RankedPaper(p, score) for p, score in zip(pool, (1.0, 0.9, 0.75, 0.7), strict=True)]
@@ -173,8 +177,12 @@ def test_trust_grows_with_what_the_reader_disagreed_with_and_moves_the_ranking_t
     since = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
     agreeing = models.train([liked, liked, liked], "agree", since)
     mixed = models.train([liked, disliked], "mixed", since)
-    assert agreeing is not None and mixed is not None
-    assert trust(agreeing) == pytest.approx(2 / 5) and trust(mixed) == 1.0
+    displeased = models.train([liked, disliked, disliked, disliked], "displeased", since)
+    library = models.train([replace(liked, rated=False)] * 3, "library", since)
+    assert agreeing is not None and mixed is not None and displeased is not None and library is not None
+    assert trust(agreeing) == pytest.approx((2 / 5) ** 2) and trust(mixed) == 1.0
+    assert trust(displeased) == 1.0 and library.ratings == (0, 0) and trust(library) == 1.0
+    assert agreeing.ratings == (3, 0) and ReaderModel.from_json(json.loads(json.dumps(agreeing.to_json()))) == agreeing
 
     def rerank(model: ReaderModel) -> list[RankedPaper]:
         ranked, learned = models.rerank(
@@ -186,15 +194,16 @@ def test_trust_grows_with_what_the_reader_disagreed_with_and_moves_the_ranking_t
     mixed_order = [r.paper.title for r in rerank(mixed)]
     assert mixed_order[0] == NEAR_STATE_SPACE["title"] and mixed_order[-1] == NEAR_DIFFUSION["title"]
     probs = models.probabilities(agreeing)
-    expected = {k.paper.title: k.score + 1.0 * (2 / 5) * (2 * probs[n] - 1) for n, k in enumerate(keyword)}
+    expected = {k.paper.title: k.score + 1.0 * (2 / 5) ** 2 * (2 * probs[n] - 1) for n, k in enumerate(keyword)}
     assert {r.paper.title: r.score for r in rerank(agreeing)} == pytest.approx(expected)
 
 
 def test_the_pools_matrix_route_agrees_with_the_model_read_paper_by_paper() -> None:
     """`PoolModels` trains, scores and compares on the pool's sparse matrix; `train`, `ReaderModel.score`,
     `near_disliked` and `because` do the same maths on one dict vector at a time. A library paper that is not
-    in the pool brings words the pool lacks."""
-    pool = _pool(STATE_SPACE, DIFFUSION, NEAR_STATE_SPACE, NEAR_DIFFUSION, *NEUTRAL)
+    in the pool brings words the pool lacks; a paper with no words scores the bias alone."""
+    wordless = {"title": "On the", "summary": "Of all these."}  # only function words: an empty row
+    pool = _pool(STATE_SPACE, DIFFUSION, wordless, NEAR_STATE_SPACE, NEAR_DIFFUSION, *NEUTRAL, wordless)
     models = PoolModels(pool)
     vectors = [vectorize(f"{p.title} {p.abstract}") for p in pool]
     library = "Quantum Error Correction with Surface Codes: logical qubits below threshold"
@@ -214,10 +223,10 @@ def test_the_pools_matrix_route_agrees_with_the_model_read_paper_by_paper() -> N
     assert models.probabilities(model).tolist() == pytest.approx([model.score(v) for v in vectors])
     rows = np.arange(len(pool))
     near = models.similarities(rows, model.disliked).max(axis=1) >= NEAR_DISLIKED
-    assert near.tolist() == [model.near_disliked(v) for v in vectors] == [False, True, False, True, *[False] * 4]
+    assert near.tolist() == [model.near_disliked(v) for v in vectors] == [False, True, False, False, True, *[False] * 5]
     closeness = models.similarities(rows, [v for _, v in model.liked])
     assert [model.closest_liked(s) for s in closeness.tolist()] == [model.because(v) for v in vectors]
-    assert model.closest_liked(closeness[2].tolist()) == STATE_SPACE["title"]
+    assert model.closest_liked(closeness[3].tolist()) == STATE_SPACE["title"]
 
 
 # ---- seed libraries: real export shapes
@@ -291,6 +300,25 @@ def test_a_liked_papers_near_duplicate_rises_and_says_why(tmp_path: Path, db_url
     # the email says so
     code, out = _run(config, "preview", "--no-fetch", "--date", tomorrow.isoformat())
     assert code == 0 and f"Because you liked “{STATE_SPACE['title']}”" in out
+
+
+@pytest.mark.parametrize("exclude", [[], ["gated recurrence"]])
+def test_the_models_own_picks_keep_to_the_readers_exclusions(tmp_path: Path, db_url: str, exclude: list[str]) -> None:
+    """The model adds papers its reader's keywords missed (from the whole pool, not from the keyword ranking,
+    which has already dropped what `exclude` drops), but never one an `exclude` term drops."""
+    mamba = {
+        "id": "2611.00004",
+        "title": "Selective State Spaces for Sequence Modelling",
+        "summary": "A selective state space recurrence with parallel scan kernels scales linearly in sequence length.",
+    }
+    config = _write(tmp_path, db_url, ["image synthesis"], extra=f"exclude = {json.dumps(exclude)}")
+    _fetch(config, [*DAY_1, mamba])
+    _ok(config, "send", "--no-fetch")
+    _feedback(config, "--more", str(STATE_SPACE["id"]), "--more", mamba["id"], "--less", str(DIFFUSION["id"]))
+    _fetch(config, DAY_2)
+    titles = _titles(_preview(config, dt.date.today() + dt.timedelta(days=1)))
+    assert NEAR_DIFFUSION["title"] in titles  # the keywords' own match
+    assert (NEAR_STATE_SPACE["title"] in titles) == (not exclude)  # no keyword matches it: the model added it
 
 
 def test_feedback_weight_sets_the_models_say_beside_the_keywords(tmp_path: Path, db_url: str) -> None:
