@@ -248,7 +248,12 @@ def main() -> None:
     parser.add_argument("--raw-limit", type=int, default=5000, help="messages for the raw SMTP comparison")
     parser.add_argument("--workers", type=int, help="compose processes (default: 0 below 2,000 subscribers, else 2)")
     parser.add_argument("--days", type=int, default=1, help="days to run, each with new papers (steady state)")
-    parser.add_argument("--skip-send", action="store_true", help="stop after composing")
+    parser.add_argument(
+        "--skip-send",
+        action="store_true",
+        help="stop after composing (with --days: digests never sent leave readers without a last digest, so "
+        "the next day's pool holds every day's papers, not the steady state)",
+    )
     parser.add_argument("--no-web", action="store_true", help="no [web] base_url: digests without web links")
     parser.add_argument("--keep-message-days", type=int, default=30, help="[delivery] keep_message_days")
     parser.add_argument("--keep", type=Path, help="build the world in this folder and keep it")
