@@ -14,7 +14,6 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
@@ -55,12 +54,6 @@ def vectorize(text: str) -> Vector:
     return {t: w / norm for t, w in weights.items()}
 
 
-def cosine(a: Vector, b: Vector) -> float:
-    if len(a) > len(b):
-        a, b = b, a
-    return sum(w * b.get(t, 0.0) for t, w in a.items())
-
-
 def _top(vector: Vector, keep: int) -> Vector:
     if len(vector) <= keep:
         return vector
@@ -94,32 +87,11 @@ class ReaderModel:
     fingerprint: str = ""
     ratings: tuple[int, int] = (0, 0)
 
-    def score(self, vector: Vector) -> float:
-        """How much the reader would like a paper: the model's probability, 0–1."""
-        z = self.bias + sum(w * self.weights.get(t, 0.0) for t, w in vector.items())
-        return 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
-
-    def near_disliked(self, vector: Vector) -> bool:
-        """Whether a paper is very close to one the reader disliked (cosine ≥ `NEAR_DISLIKED`)."""
-        return max(self._disliked_index.similarities(vector), default=0.0) >= NEAR_DISLIKED
-
-    def because(self, vector: Vector) -> str | None:
-        """The liked paper closest to this one, when close enough to say so."""
-        return self.closest_liked(self._liked_index.similarities(vector))
-
     def closest_liked(self, similarities: Sequence[float]) -> str | None:
         """The title of the liked paper a paper is most similar to (`similarities`: its cosine with each of
         `liked`, in order; the latest liked on a tie), when close enough to say so."""
         best = max(range(len(similarities)), key=lambda i: (similarities[i], i), default=None)
         return self.liked[best][0] if best is not None and similarities[best] >= EXPLAIN_LIKED else None
-
-    @cached_property
-    def _liked_index(self) -> Neighbours:
-        return Neighbours([v for _, v in self.liked])
-
-    @cached_property
-    def _disliked_index(self) -> Neighbours:
-        return Neighbours(self.disliked)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -150,24 +122,6 @@ class ReaderModel:
             str(data.get("fingerprint") or ""),
             (int(ratings[0]), int(ratings[1])),
         )
-
-
-class Neighbours:
-    """A few vectors indexed by word, so that one paper's cosine with each of them costs a pass over its words."""
-
-    def __init__(self, vectors: Sequence[Vector]) -> None:
-        self.size = len(vectors)
-        self.postings: dict[str, list[tuple[int, float]]] = {}
-        for i, vector in enumerate(vectors):
-            for term, weight in vector.items():
-                self.postings.setdefault(term, []).append((i, weight))
-
-    def similarities(self, vector: Vector) -> list[float]:
-        sims = [0.0] * self.size
-        for term, weight in vector.items():
-            for i, other in self.postings.get(term, ()):
-                sims[i] += weight * other
-        return sims
 
 
 def recency(age_days: float) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 import shutil
 from collections.abc import Mapping, Sequence
@@ -21,7 +22,7 @@ from typer.testing import CliRunner
 from digest import store
 from digest.cli import app
 from digest.config import load_config
-from digest.learning import NEAR_DISLIKED, Example, ReaderModel, cosine, recency, train, vectorize
+from digest.learning import NEAR_DISLIKED, Example, ReaderModel, Vector, recency, train, vectorize
 from digest.library import LibraryError, read_library
 from digest.links import Action, signer_of
 from digest.models import Paper
@@ -125,6 +126,24 @@ def _feedback(config: Path, *args: str) -> None:
 
 
 # ---- the model itself: plain values in, plain values out
+# the maths read one dict vector at a time: what `PoolModels` does on the pool's matrix must agree with it
+
+
+def _cosine(a: Vector, b: Vector) -> float:
+    return sum(w * b.get(t, 0.0) for t, w in a.items())
+
+
+def _score(model: ReaderModel, vector: Vector) -> float:
+    z = model.bias + sum(w * model.weights.get(t, 0.0) for t, w in vector.items())
+    return 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
+
+
+def _near_disliked(model: ReaderModel, vector: Vector) -> bool:
+    return max((_cosine(vector, d) for d in model.disliked), default=0.0) >= NEAR_DISLIKED
+
+
+def _because(model: ReaderModel, vector: Vector) -> str | None:
+    return model.closest_liked([_cosine(vector, v) for _, v in model.liked])
 
 
 def test_model_learns_liked_against_disliked_and_survives_storage() -> None:
@@ -138,9 +157,9 @@ def test_model_learns_liked_against_disliked_and_survives_storage() -> None:
     near_liked, near_disliked, neutral = (
         vectorize(f"{p['title']} {p['summary']}") for p in (NEAR_STATE_SPACE, NEAR_DIFFUSION, NEUTRAL[0])
     )
-    assert model.score(near_liked) > 0.5 > model.score(neutral) > model.score(near_disliked)
-    assert model.near_disliked(near_disliked) and not model.near_disliked(near_liked)
-    assert model.because(near_liked) == STATE_SPACE["title"] and model.because(neutral) is None
+    assert _score(model, near_liked) > 0.5 > _score(model, neutral) > _score(model, near_disliked)
+    assert _near_disliked(model, near_disliked) and not _near_disliked(model, near_liked)
+    assert _because(model, near_liked) == STATE_SPACE["title"] and _because(model, neutral) is None
     assert model.disliked_ids == {2}
     again = ReaderModel.from_json(json.loads(json.dumps(model.to_json())))
     assert again == model and model.ratings == (1, 1)
@@ -151,7 +170,7 @@ def test_model_learns_liked_against_disliked_and_survives_storage() -> None:
 def test_no_labels_no_model_and_recent_feedback_counts_more() -> None:
     assert train([], [vectorize("some background paper")]) is None
     assert recency(0) == 1.0 and recency(60) == pytest.approx(0.5) and recency(120) == pytest.approx(0.25)
-    assert cosine(vectorize("state space models"), vectorize("State-space models!")) == pytest.approx(1.0)
+    assert _cosine(vectorize("state space models"), vectorize("State-space models!")) == pytest.approx(1.0)
     assert vectorize("the of and with using") == {}  # function words say nothing about an interest
 
 
@@ -199,8 +218,8 @@ def test_trust_grows_with_what_the_reader_disagreed_with_and_moves_the_ranking_t
 
 
 def test_the_pools_matrix_route_agrees_with_the_model_read_paper_by_paper() -> None:
-    """`PoolModels` trains, scores and compares on the pool's sparse matrix; `train`, `ReaderModel.score`,
-    `near_disliked` and `because` do the same maths on one dict vector at a time. A library paper that is not
+    """`PoolModels` trains, scores and compares on the pool's sparse matrix; `train` and the helpers above do
+    the same maths on one dict vector at a time. A library paper that is not
     in the pool brings words the pool lacks; a paper with no words scores the bias alone."""
     wordless = {"title": "On the", "summary": "Of all these."}  # only function words: an empty row
     pool = _pool(STATE_SPACE, DIFFUSION, wordless, NEAR_STATE_SPACE, NEAR_DIFFUSION, *NEUTRAL, wordless)
@@ -220,12 +239,14 @@ def test_the_pools_matrix_route_agrees_with_the_model_read_paper_by_paper() -> N
     assert model.bias == pytest.approx(plain.bias, abs=1e-4)
     assert model.weights == pytest.approx(plain.weights, abs=2e-5)
     assert "surfac" in model.weights and (model.liked, model.disliked) == (plain.liked, plain.disliked)
-    assert models.probabilities(model).tolist() == pytest.approx([model.score(v) for v in vectors])
+    assert models.probabilities(model).tolist() == pytest.approx([_score(model, v) for v in vectors])
     rows = np.arange(len(pool))
     near = models.similarities(rows, model.disliked).max(axis=1) >= NEAR_DISLIKED
-    assert near.tolist() == [model.near_disliked(v) for v in vectors] == [False, True, False, False, True, *[False] * 5]
+    assert (
+        near.tolist() == [_near_disliked(model, v) for v in vectors] == [False, True, False, False, True, *[False] * 5]
+    )
     closeness = models.similarities(rows, [v for _, v in model.liked])
-    assert [model.closest_liked(s) for s in closeness.tolist()] == [model.because(v) for v in vectors]
+    assert [model.closest_liked(s) for s in closeness.tolist()] == [_because(model, v) for v in vectors]
     assert model.closest_liked(closeness[3].tolist()) == STATE_SPACE["title"]
 
 
