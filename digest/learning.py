@@ -4,7 +4,8 @@
 The model is a logistic regression over the words of title and abstract (sublinear term counts, unit length),
 recent feedback weighing more than old. It is small (its strongest words, and short vectors of the papers it
 learnt from, for explanations and for sinking papers close to a disliked one) and plain data, so it can be
-stored and passed to worker processes. Pure functions: texts and labels in, a model and scores out.
+stored and passed to worker processes. Pure functions: texts and labels in, a model out (`reranking`
+scores a day's pool with it).
 """
 
 from __future__ import annotations

@@ -84,10 +84,8 @@ class PoolModels:
         outside: list[tuple[int, Vector]] = []  # (row, vector) of examples not in the pool
         for e in examples:
             i = self._by_id.get(e.paper_id, -1) if e.paper_id is not None else -1
-            if e.label not in (1, -1) or (i >= 0 and self._indptr[i] == self._indptr[i + 1]):
-                continue
             v = self.vector(i) if i >= 0 else vectorize(e.text)
-            if not v:
+            if e.label not in (1, -1) or not v:
                 continue
             if i < 0:
                 outside.append((len(judged), v))
@@ -95,7 +93,7 @@ class PoolModels:
             rows.append(i)
         if not judged:
             return None
-        rows += [i for i in self._background(examples, fingerprint, since) if self._indptr[i] < self._indptr[i + 1]]
+        rows += [i for i in self._background(examples, fingerprint, since) if not self._empty[i]]
         inside = np.array([r for r, i in enumerate(rows) if i >= 0], dtype=np.int64)
         seg, cols, vals = self._entries(np.array([i for i in rows if i >= 0], dtype=np.int64))
         seg = inside[seg]
@@ -108,8 +106,9 @@ class PoolModels:
         used, column = np.unique(cols, return_inverse=True)
         x = np.zeros((len(rows), len(used)))
         x[seg, column] = vals
-        names = self._terms + list(extra)
-        return fit(judged, x, [names[c] for c in used.tolist()], fingerprint)
+        known, added = len(self._terms), list(extra)
+        terms = [self._terms[c] if c < known else added[c - known] for c in used.tolist()]
+        return fit(judged, x, terms, fingerprint)
 
     def probabilities(self, model: ReaderModel) -> np.ndarray:
         """The model's probability for every pool paper at once: its weights spread over the pool's words, then
