@@ -66,6 +66,30 @@ def test_concurrent_transactions_skip_each_others_locked_rows(pg_server: Postgre
     engine.dispose()
 
 
+@pytest.mark.postgres
+def test_the_heartbeat_skips_rows_whose_outcome_is_being_written(pg_server: PostgresServer) -> None:
+    """The lease renewal must not wait on a row the outcome writer holds: it would lock rows in another
+    order than the writer and the two could deadlock (seen in CI with three workers)."""
+    engine = store.open_engine(pg_server.database())
+    add_pending(engine, 3)
+    with engine.begin() as conn:
+        held = store.claim_pending(conn, "a", NOW, LEASE, 3)
+    ids = [o.id for o in held]
+    with engine.begin() as writer:
+        store.record_outcomes(writer, [store.SendOutcome(ids[1], DeliveryStatus.sent)], NOW)
+        with engine.begin() as beat:  # the writer has not committed: it still holds ids[1]
+            beat.exec_driver_sql("SET LOCAL lock_timeout = '2s'")
+            assert store.renew_claims(beat, "a", NOW + 2 * LEASE) == 2
+        store.record_outcomes(writer, [store.SendOutcome(ids[0], DeliveryStatus.sent)], NOW)
+    t = store.delivery_t
+    with engine.connect() as conn:
+        rows: dict[int, dt.datetime | None] = dict(conn.execute(select(t.c.id, t.c.claimed_until)).all())
+    assert rows[ids[0]] is None and rows[ids[1]] is None
+    renewed = rows[ids[2]]
+    assert renewed is not None and renewed.replace(tzinfo=dt.UTC) == NOW + 2 * LEASE
+    engine.dispose()
+
+
 def worker_config(tmp_path: Path, db_url: str, port: int) -> Path:
     config = tmp_path / "digest.toml"
     config.write_text(

@@ -252,11 +252,19 @@ def release_claims(conn: Connection, ids: Iterable[int] | None = None) -> int:
 
 
 def renew_claims(conn: Connection, owner: str, until: dt.datetime) -> int:
-    """Extend the lease on every pending delivery `owner` still holds (its heartbeat while it sends)."""
+    """Extend the lease on every pending delivery `owner` still holds (its heartbeat while it sends).
+
+    Rows another transaction has locked are skipped (`FOR UPDATE SKIP LOCKED` on PostgreSQL): they are the
+    sender's own outcomes being written, which release the claim anyway. Waiting on them instead let the
+    heartbeat and the outcome writer lock the same rows in opposite orders and deadlock.
+    """
     t = delivery_t
-    stmt = (
-        update(t).where(t.c.claimed_by == owner, t.c.status == DeliveryStatus.pending.value).values(claimed_until=until)
+    mine = (
+        select(t.c.id)
+        .where(t.c.claimed_by == owner, t.c.status == DeliveryStatus.pending.value)
+        .with_for_update(skip_locked=True)
     )
+    stmt = update(t).where(t.c.id.in_(mine.scalar_subquery()), t.c.claimed_by == owner).values(claimed_until=until)
     return int(conn.execute(stmt).rowcount or 0)
 
 
@@ -283,7 +291,10 @@ class SendOutcome:
 
 
 def record_outcomes(conn: Connection, outcomes: Sequence[SendOutcome], now: dt.datetime) -> None:
-    """Write a batch of send results (one executemany), releasing their claims."""
+    """Write a batch of send results (one executemany), releasing their claims.
+
+    Rows are updated in id order, so two writers whose batches overlap lock them in the same order.
+    """
     if not outcomes:
         return
     stmt = (
@@ -309,7 +320,7 @@ def record_outcomes(conn: Connection, outcomes: Sequence[SendOutcome], now: dt.d
                 "o_sent_at": now if o.status is DeliveryStatus.sent else None,
                 "o_next": o.next_attempt_at,
             }
-            for o in outcomes
+            for o in sorted(outcomes, key=lambda o: o.delivery_id)
         ],
     )
 
