@@ -24,11 +24,11 @@ demo: $(VENV)/.stamp-run
 ## Install what the tests need (Python side) and run the whole suite. Tests that need a Debian package
 ## that is missing (PostgreSQL, Chromium) are skipped with the reason; `make system-deps` installs them.
 test: $(VENV)/.stamp-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4
 
 ## The inner loop: slow tests (crash loops, scale, browser) deselected, fewer fuzz examples.
 test-fast: $(VENV)/.stamp-test
-	DIGEST_FUZZ_EXAMPLES=200 $(BIN)/python -m pytest -q -m "not slow"
+	DIGEST_FUZZ_EXAMPLES=200 $(BIN)/python -m pytest -q -n auto --maxprocesses 4 -m "not slow"
 
 ## Lint, format and types over the code and its tests (CI runs this before the tests).
 check: $(VENV)/.stamp-test

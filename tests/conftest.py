@@ -11,6 +11,10 @@ import pytest
 
 from tests.helpers import corpus_files, unavailable
 
+# pytest-xdist hands its workers COLUMNS=80; the CLI's rich console would fix its width from it when first
+# imported, and the CLI tests that set a wider COLUMNS per call would then see tables cut to 80 columns.
+os.environ.pop("COLUMNS", None)
+
 
 @pytest.fixture
 def corpus() -> list[Path]:
