@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,12 +157,18 @@ def train(
     for r, v in enumerate(rows):
         for t, w in v.items():
             x[r, vocab[t]] = w
-    return fit(pairs, x, list(vocab), stamp)
+    names = list(vocab)
+    return fit(pairs, x, lambda cols: [names[c] for c in cols], stamp)
 
 
-def fit(judged: Sequence[tuple[Example, Vector]], x: np.ndarray, terms: Sequence[str], stamp: str = "") -> ReaderModel:
+def fit(
+    judged: Sequence[tuple[Example, Vector]],
+    x: np.ndarray,
+    words: Callable[[list[int]], list[str]],
+    stamp: str = "",
+) -> ReaderModel:
     """The model from its design matrix `x`: one row per judged example (in order, each with its vector), then
-    one per weak negative; one column per word of `terms`.
+    one per weak negative; one column per word, `words` naming the columns asked (only the kept ones are).
 
     With a few dozen examples over thousands of words, the problem is solved in the examples' span (see
     `_fit`): a Newton step is a solve of size examples + 1, and a model takes well under a millisecond."""
@@ -171,12 +177,13 @@ def fit(judged: Sequence[tuple[Example, Vector]], x: np.ndarray, terms: Sequence
     weights = np.array([e.weight for e, _ in judged] + [WEAK_NEGATIVE_WEIGHT] * (len(x) - n))
     coef, bias = _fit(x, labels, weights / weights.sum() * len(weights), L2)
     strongest = np.argsort(-np.abs(coef), kind="stable")[:WEIGHTS_KEPT]
-    kept = np.round(coef[strongest], 5).tolist()
+    kept = np.round(coef[strongest], 5)
+    strongest, kept = strongest[kept != 0], kept[kept != 0]
     liked = tuple((e.title or e.text[:120], _top(v, VECTOR_KEPT)) for e, v in judged if e.label > 0)
     disliked = tuple(_top(v, VECTOR_KEPT) for e, v in judged if e.label < 0)
     disliked_ids = frozenset(e.paper_id for e, _ in judged if e.label < 0 and e.paper_id is not None)
     return ReaderModel(
-        {terms[i]: w for i, w in zip(strongest.tolist(), kept, strict=True) if coef[i]},
+        dict(zip(words(strongest.tolist()), kept.tolist(), strict=True)),
         round(bias, 5),
         liked[-KEPT_EXAMPLES:],
         disliked[-KEPT_EXAMPLES:],
@@ -190,43 +197,45 @@ def _fit(x: np.ndarray, y: np.ndarray, s: np.ndarray, l2: float, iterations: int
     """Minimise mean(s · logloss(y, x w + b)) + l2 / (2n) · |w|² by Newton's method with backtracking; returns
     (w, b). The optimal w lies in the span of the examples (x's rows), so the problem is solved in an
     orthonormal basis of it, read off the examples' Gram matrix: at most as many unknowns as examples however
-    many words, and a positive definite Hessian (a plain solve)."""
+    many words, and a positive definite Hessian (a plain solve). The unknowns are the basis' coefficients and
+    the bias, one vector, so a step moves the scores by one product and a backtrack costs no other."""
     n = len(y)
     eigenvalues, vectors = np.linalg.eigh(x @ x.T)
     kept = eigenvalues > 1e-10 * max(float(eigenvalues[-1]), 1.0)  # duplicate examples add no direction
     scale = np.sqrt(eigenvalues[kept])
-    f = vectors[:, kept] * scale  # the examples' coordinates in the basis: f fᵀ = x xᵀ
-    m = f.shape[1]
-    beta, b = np.zeros(m), 0.0
-    ridge = l2 / n * np.eye(m + 1)
-    ridge[m, m] = 0.0
+    m = int(kept.sum())
+    design = np.empty((n, m + 1))  # the examples' coordinates in the basis (f fᵀ = x xᵀ), then 1 for the bias
+    np.multiply(vectors[:, kept], scale, out=design[:, :m])
+    design[:, m] = 1.0
+    ridge = np.full(m + 1, l2 / n)
+    ridge[m] = 0.0
+    sn = s / n
+    theta, z = np.zeros(m + 1), np.zeros(n)
 
-    def loss(beta: np.ndarray, b: float) -> float:
-        z = f @ beta + b
-        return float(np.mean(s * (np.logaddexp(0.0, z) - y * z)) + l2 / (2 * n) * (beta @ beta))
+    def loss(theta: np.ndarray, z: np.ndarray) -> float:
+        return float(sn @ (np.logaddexp(0.0, z) - y * z) + 0.5 * (ridge @ (theta * theta)))
 
-    design = np.hstack((f, np.ones((n, 1))))
-    current = loss(beta, b)
+    current = loss(theta, z)
     for _ in range(iterations):
-        z = f @ beta + b
         p = 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
-        grad = design.T @ (s * (p - y) / n) + np.append(l2 / n * beta, 0.0)
-        hessian = (design.T * (s * p * (1.0 - p) / n)) @ design + ridge
+        grad = design.T @ (sn * (p - y)) + ridge * theta
+        hessian = (design.T * (sn * p * (1.0 - p))) @ design
+        hessian[np.diag_indices(m + 1)] += ridge
         try:
             step = np.linalg.solve(hessian, grad)
         except np.linalg.LinAlgError:  # only when every example has weight 0 on the bias: nothing left to fit
             break
-        t, slope = 1.0, float(grad @ step)
+        moved, t, slope = design @ step, 1.0, float(grad @ step)
         while t > 1e-6:
-            tried = loss(beta - t * step[:m], b - t * float(step[m]))
+            tried = loss(theta - t * step, z - t * moved)
             if tried <= current - 1e-4 * t * slope:
                 break
             t /= 2
         else:
             break
-        beta, b = beta - t * step[:m], b - t * float(step[m])
+        theta, z = theta - t * step, z - t * moved
         done = current - tried < 1e-10
         current = tried
         if done:
             break
-    return x.T @ (vectors[:, kept] @ (beta / scale)), b
+    return x.T @ (vectors[:, kept] @ (theta[:m] / scale)), float(theta[m])

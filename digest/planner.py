@@ -196,13 +196,14 @@ class Planner:
         keyword = self._rank(replace(interests, max_papers=max(3 * interests.max_papers, WIDE_TOP)), job)
         terms = compile_terms(interests.exclude, interests.synonyms)
         docs = self.index.docs  # in the index's own order, not the pool's
-        excluded = {id(docs[i].paper) for t in terms for i in self.index.excluded(t).tolist()}
-        return self._pool_models().rerank(
+        excluded = (docs[i].paper for t in terms for i in self.index.excluded(t).tolist())
+        models = self._pool_models()
+        return models.rerank(
             keyword,
             model,
             weight=job.feedback_weight,
             has_keywords=bool(interests.keywords),
-            candidate=lambda i: id(self.pool[i]) not in excluded and _eligible(self.pool[i], job),
+            allowed=models.allowed(job.since, job.seen, excluded),
             favourites=2 * interests.max_papers,
             keep=interests.max_papers + len(job.subscriber.authors) + 5,
         )

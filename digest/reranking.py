@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from itertools import chain
 
 import numpy as np
@@ -106,16 +106,21 @@ class PoolModels:
         used, column = np.unique(cols, return_inverse=True)
         x = np.zeros((len(rows), len(used)))
         x[seg, column] = vals
-        known, added = len(self._terms), list(extra)
-        terms = [self._terms[c] if c < known else added[c - known] for c in used.tolist()]
-        return fit(judged, x, terms, fingerprint)
+        known, added, pool_terms = len(self._terms), list(extra), self._terms
+
+        def words(columns: list[int]) -> list[str]:
+            return [pool_terms[c] if c < known else added[c - known] for c in used[columns].tolist()]
+
+        return fit(judged, x, words, fingerprint)
 
     def probabilities(self, model: ReaderModel) -> np.ndarray:
         """The model's probability for every pool paper at once: its weights spread over the pool's words, then
         summed along each paper's row (a sparse product that reads the matrix in order)."""
-        cols, weights = self._columns([model.weights])
-        dense = np.zeros(len(self._vocab))
-        dense[cols] = weights[:, 0]
+        vocab, weights = self._vocab, model.weights
+        cols = np.fromiter((vocab.get(t, -1) for t in weights), dtype=np.int64, count=len(weights))
+        dense = np.zeros(len(vocab) + 1)  # the last cell takes the words the pool does not have, then is cleared
+        dense[cols] = np.fromiter(weights.values(), dtype=np.float64, count=len(cols))
+        dense[-1] = 0.0
         products = self._products  # one cell longer than the matrix, that cell 0: it ends empty last rows
         np.take(dense, self._cols, out=products[:-1])
         products[:-1] *= self._vals
@@ -143,40 +148,51 @@ class PoolModels:
         *,
         weight: float,
         has_keywords: bool,
-        candidate: Callable[[int], bool],
+        allowed: np.ndarray,
         favourites: int,
         keep: int,
     ) -> tuple[list[RankedPaper], dict[int, tuple[float, str | None]]]:
         """`keyword` (the reader's keyword ranking, best first) plus up to `favourites` papers the model likes
-        (p ≥ 0.5) that pass `candidate` (asked of a pool position), re-scored; the best `keep`. Also returns,
-        by `id(paper)`, each one's probability and the liked paper it is closest to (for "because you liked
-        …")."""
+        (p ≥ 0.5) among the pool positions `allowed` (a mask, see `allowed`), re-scored; the best `keep`. Also
+        returns, by `id(paper)`, each one's probability and the liked paper it is closest to (for "because you
+        liked …")."""
         probs = self.probabilities(model)
         top = max((r.score for r in keyword), default=0.0) or 1.0
         share, alpha = (1.0, weight * trust(model)) if has_keywords else (UPVOTES_WITHOUT_KEYWORDS, 1.0)
         candidates = {self._position[id(r.paper)]: (r.score / top, r) for r in keyword}
         added = 0
-        liked = np.flatnonzero(probs >= 0.5)
+        liked = np.flatnonzero((probs >= 0.5) & allowed)
         for i in liked[np.argsort(-probs[liked], kind="stable")].tolist():
             if added >= favourites:
                 break
-            if i not in candidates and candidate(i):
+            if i not in candidates:
                 candidates[i] = (0.0, RankedPaper(self.pool[i], 0.0))
                 added += 1
         rows = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
-        near = np.any(self.similarities(rows, model.disliked) >= NEAR_DISLIKED, axis=1).tolist()
+        disliked = len(model.disliked)  # one product for both: sims[:, :disliked] and sims[:, disliked:] (liked)
+        sims = self.similarities(rows, [*model.disliked, *(v for _, v in model.liked)])
+        near = np.any(sims[:, :disliked] >= NEAR_DISLIKED, axis=1).tolist()
         scored = []
         for n, (i, (relevance, r)) in enumerate(candidates.items()):
             score = share * relevance + alpha * (2.0 * float(probs[i]) - 1.0) - NEAR_DISLIKED_PENALTY * near[n]
             scored.append((score, r.paper.key, n, r))
         scored.sort(key=lambda s: (-s[0], s[1]))
         kept = scored[:keep]
-        closeness = self.similarities(rows[[n for _, _, n, _ in kept]], [v for _, v in model.liked])
+        closeness = sims[[n for _, _, n, _ in kept], disliked:]
         out, learned = [], {}
         for (score, _, n, r), sims in zip(kept, closeness.tolist(), strict=True):
             out.append(RankedPaper(r.paper, score, r.matched))
             learned[id(r.paper)] = (float(probs[rows[n]]), model.closest_liked(sims))
         return out, learned
+
+    def allowed(self, since: dt.datetime, seen: Collection[int], excluded: Iterable[Paper]) -> np.ndarray:
+        """Which pool positions a reader may still receive: first seen since `since`, not among the paper ids
+        `seen` (already sent), not one of `excluded` (their exclusions matched it)."""
+        mask = self._first_seen >= since.timestamp()
+        by_id, position = self._by_id, self._position
+        mask[[by_id[i] for i in seen if i in by_id]] = False
+        mask[[position[id(p)] for p in excluded if id(p) in position]] = False
+        return mask
 
     def _columns(self, vectors: Sequence[Vector]) -> tuple[np.ndarray, np.ndarray]:
         """The pool's columns that `vectors` use (sorted) and each vector's weight on them (a column each)."""

@@ -205,7 +205,7 @@ def test_trust_grows_with_what_the_reader_disagreed_with_and_moves_the_ranking_t
 
     def rerank(model: ReaderModel) -> list[RankedPaper]:
         ranked, learned = models.rerank(
-            keyword, model, weight=1.0, has_keywords=True, candidate=lambda _: True, favourites=0, keep=4
+            keyword, model, weight=1.0, has_keywords=True, allowed=np.ones(len(pool), bool), favourites=0, keep=4
         )
         assert all(learned[id(r.paper)][1] in (None, STATE_SPACE["title"]) for r in ranked)
         return ranked
