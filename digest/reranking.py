@@ -180,9 +180,9 @@ class PoolModels:
         kept = scored[:keep]
         closeness = sims[[n for _, _, n, _ in kept], disliked:]
         out, learned = [], {}
-        for (score, _, n, r), sims in zip(kept, closeness.tolist(), strict=True):
+        for (score, _, n, r), to_liked in zip(kept, closeness.tolist(), strict=True):
             out.append(RankedPaper(r.paper, score, r.matched))
-            learned[id(r.paper)] = (float(probs[rows[n]]), model.closest_liked(sims))
+            learned[id(r.paper)] = (float(probs[rows[n]]), model.closest_liked(to_liked))
         return out, learned
 
     def allowed(self, since: dt.datetime, seen: Collection[int], excluded: Iterable[Paper]) -> np.ndarray:
