@@ -74,15 +74,16 @@ def meets(a: str, b: str) -> bool:
 
 
 class AuthorIndex:
-    """Papers of a pool by their authors' surnames, so each followed name costs a dictionary lookup."""
+    """Papers of a pool by their authors' surname and given initial, so each followed name costs a dictionary
+    lookup and a look at the few authors who could be them (a common surname alone spans hundreds of papers)."""
 
     def __init__(self, authors: Iterable[Sequence[str]]) -> None:
-        self._by_surname: dict[str, list[tuple[int, NameKey, str]]] = {}
+        self._by_name: dict[tuple[str, str], list[tuple[int, NameKey]]] = {}
         for i, names in enumerate(authors):
             for name in names:
                 key = name_key(name)
                 if key is not None:
-                    self._by_surname.setdefault(key.surname, []).append((i, key, name))
+                    self._by_name.setdefault((key.surname, key.given[:1]), []).append((i, key))
 
     def papers_by(self, followed: Sequence[str]) -> dict[int, str]:
         """Pool positions of papers by any of these people → the followed name that matched first."""
@@ -91,7 +92,7 @@ class AuthorIndex:
             key = name_key(person)
             if key is None:
                 continue
-            for i, author_key, _ in self._by_surname.get(key.surname, ()):
+            for i, author_key in self._by_name.get((key.surname, key.given[:1]), ()):
                 if i not in found and key.meets(author_key):
                     found[i] = person
         return found

@@ -37,7 +37,7 @@ from digest.learning import ReaderModel
 from digest.links import Signer, signer_of
 from digest.logs import event
 from digest.memo import Memo
-from digest.memory import peak_rss_mb, release_memory
+from digest.memory import collector_quieted, peak_rss_mb, quiet_collector, release_memory
 from digest.models import DeliveryStatus, Paper
 from digest.ranking import (
     Interests,
@@ -318,6 +318,7 @@ def _worker_init(
     global _worker, _packer, _fallback
     _worker = Planner(pool, spec.build(), now, params, idf, signer)
     _packer, _fallback = None, dictionary
+    quiet_collector()
 
 
 def _worker_plan(jobs: list[Job]) -> tuple[list[store.NewDelivery], PlanStats, bytes | None]:
@@ -377,6 +378,23 @@ def plan_and_record(
 ) -> PlanReport:
     """Build and store every digest due now, chunk by chunk (each chunk one transaction), in worker
     processes when there are many."""
+    with collector_quieted():  # the subscribers' configs alone are a large heap for full collections to scan
+        return _plan_and_record(
+            engine, settings, composer, now, only=only, digest_date=digest_date, workers=workers, chunk=chunk
+        )
+
+
+def _plan_and_record(
+    engine: Engine,
+    settings: Settings,
+    composer: Composer,
+    now: dt.datetime,
+    *,
+    only: Sequence[str] | None,
+    digest_date: dt.date | None,
+    workers: int | None,
+    chunk: int | None,
+) -> PlanReport:
     subs = [settings.subscriber(e) for e in only] if only else settings.subscribers
     forced = bool(only) or digest_date is not None
     report = PlanReport()

@@ -4,6 +4,7 @@ dictionary reused by small runs and dropped once no stored message needs it (on 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import random
 import zlib
@@ -207,7 +208,10 @@ def test_compose_workers_compress_their_own_messages_and_the_bytes_are_the_same(
         settings = load_config(write_world(world, folder, {"": {"database_url": f"sqlite:///{folder / 'd.db'}"}}))
         engine = store.open_engine(settings.database_url)
         fetching.fetch(engine, settings, NOW)
+        thresholds = gc.get_threshold()
         planner.plan_and_record(engine, settings, Composer(), NOW, digest_date=NOW.date(), workers=workers, chunk=60)
+        # the collector, quieted while planning, is given back as it was: a daemon leaves nothing frozen
+        assert gc.get_threshold() == thresholds and gc.get_freeze_count() == 0
         with engine.connect() as conn:
             d, m = store.delivery_t, store.message_t
             rows = conn.execute(select(d.c.subscriber, m.c.data).join(m, m.c.delivery_id == d.c.id)).all()
