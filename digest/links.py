@@ -106,7 +106,15 @@ class Signer:
 
     def feedback_links(self, subscriber: str, digest_date: dt.date) -> FeedbackLinks:
         """A reader's "more / less like this" links for one digest, with what they share computed once."""
-        return FeedbackLinks(self, subscriber, self.sid(subscriber), digest_date.strftime("%Y%m%d"))
+        route = f"{self.base_url}/{ROUTES[Action.more]}/"
+        return FeedbackLinks(
+            self,
+            subscriber,
+            self.sid(subscriber),
+            digest_date.strftime("%Y%m%d"),
+            route + Action.more.value,
+            route + Action.less.value,
+        )
 
     def url(
         self,
@@ -153,6 +161,8 @@ class FeedbackLinks:
     subscriber: str
     sid: str
     day: str
+    more_head: str  # the links up to their token's action code: the same for every paper
+    less_head: str
     made: dict[int, tuple[str, str]] = field(default_factory=dict, compare=False, repr=False)
 
     def __call__(self, paper_id: int) -> tuple[str, str]:
@@ -162,11 +172,10 @@ class FeedbackLinks:
         return made
 
     def _make(self, paper_id: int) -> tuple[str, str]:
-        s, paper = self.signer, str(paper_id)
-        more, less = s._feedback_macs(self.subscriber, self.day, paper)
-        head = f"{s.base_url}/{ROUTES[Action.more]}/"
+        paper = str(paper_id)
+        more, less = self.signer._feedback_macs(self.subscriber, self.day, paper)
         tail = f".{self.sid}.{self.day}.{paper}."
-        return f"{head}{Action.more.value}{tail}{more}", f"{head}{Action.less.value}{tail}{less}"
+        return f"{self.more_head}{tail}{more}", f"{self.less_head}{tail}{less}"
 
 
 def _b64(mac: bytes) -> str:

@@ -281,6 +281,7 @@ def paper_of(item: RankedPaper | Pick) -> Paper:
     return item.item.paper if isinstance(item, Pick) else item.paper
 
 
+_TRENDING = Section.trending.value
 SECTION_TITLES = {
     Section.followed.value: ("By people you follow", ""),
     Section.for_you.value: ("For you", ""),
@@ -290,7 +291,7 @@ SECTION_TITLES = {
 
 def personal(papers: Sequence[PaperView]) -> list[PaperView]:
     """The papers picked for the reader (followed authors and interests), not the trending extras."""
-    return [p for p in papers if p.section != Section.trending.value]
+    return [p for p in papers if p.section != _TRENDING]
 
 
 @lru_cache(maxsize=64)

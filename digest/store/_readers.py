@@ -280,11 +280,16 @@ def reader_models(conn: Connection, subscribers: Iterable[str]) -> dict[str, tup
 
 
 def save_reader_models(conn: Connection, models: Iterable[tuple[str, str, bytes]], now: dt.datetime) -> None:
-    """Store freshly trained models: (address, fingerprint, compressed model)."""
-    for who, fp, data in models:
-        stmt = dialect_insert(conn, model_t).values(subscriber=_who(who), fingerprint=fp, data=data, built_at=now)
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["subscriber"], set_={"fingerprint": fp, "data": data, "built_at": now}
-            )
-        )
+    """Store freshly trained models: (address, fingerprint, compressed model), in one statement."""
+    rows = {
+        _who(who): {"subscriber": _who(who), "fingerprint": fp, "data": data, "built_at": now}
+        for who, fp, data in models
+    }
+    if not rows:
+        return
+    stmt = dialect_insert(conn, model_t)
+    new = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["subscriber"], set_={"fingerprint": new.fingerprint, "data": new.data, "built_at": new.built_at}
+    )
+    conn.execute(stmt, list(rows.values()))
