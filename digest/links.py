@@ -10,6 +10,7 @@ deployment uses.
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import hmac
 import re
@@ -178,9 +179,13 @@ class FeedbackLinks:
         return f"{self.more_head}{tail}{more}", f"{self.less_head}{tail}{less}"
 
 
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64(mac: bytes) -> str:
-    """16 MAC bytes as 22 URL-safe base64 characters (no padding)."""
-    return base64.urlsafe_b64encode(mac).decode("ascii")[:22]
+    """16 MAC bytes as 22 URL-safe base64 characters (no padding): `base64.urlsafe_b64encode` in one C call
+    less, as a digest makes two a paper."""
+    return binascii.b2a_base64(mac, newline=False).translate(_URL_SAFE)[:22].decode("ascii")
 
 
 class Directory:
