@@ -84,8 +84,10 @@ class Signer:
     def _feedback_macs(self, subscriber: str, day: str, paper: str) -> tuple[str, str]:
         """The "more" and "less" MACs of one paper: the two halves of one HMAC (neither tells the other),
         so a digest pays one HMAC a paper for its pair of links."""
-        message = f"f\0{subscriber.strip().lower()}\0{day}\0{paper}".encode()
-        mac = hmac.digest(self.secret, message, "sha256")
+        return self._paired_macs(_feedback_prefix(subscriber, day), paper)
+
+    def _paired_macs(self, prefix: bytes, paper: str) -> tuple[str, str]:
+        mac = hmac.digest(self.secret, prefix + paper.encode(), "sha256")
         return _b64(mac[:16]), _b64(mac[16:])
 
     def token(
@@ -107,14 +109,15 @@ class Signer:
 
     def feedback_links(self, subscriber: str, digest_date: dt.date) -> FeedbackLinks:
         """A reader's "more / less like this" links for one digest, with what they share computed once."""
-        route = f"{self.base_url}/{ROUTES[Action.more]}/"
+        route, day = f"{self.base_url}/{ROUTES[Action.more]}/", digest_date.strftime("%Y%m%d")
         return FeedbackLinks(
             self,
             subscriber,
             self.sid(subscriber),
-            digest_date.strftime("%Y%m%d"),
+            day,
             route + Action.more.value,
             route + Action.less.value,
+            _feedback_prefix(subscriber, day),
         )
 
     def url(
@@ -164,6 +167,7 @@ class FeedbackLinks:
     day: str
     more_head: str  # the links up to their token's action code: the same for every paper
     less_head: str
+    prefix: bytes  # what the paper's MAC signs, but for the paper
     made: dict[int, tuple[str, str]] = field(default_factory=dict, compare=False, repr=False)
 
     def __call__(self, paper_id: int) -> tuple[str, str]:
@@ -174,12 +178,17 @@ class FeedbackLinks:
 
     def _make(self, paper_id: int) -> tuple[str, str]:
         paper = str(paper_id)
-        more, less = self.signer._feedback_macs(self.subscriber, self.day, paper)
+        more, less = self.signer._paired_macs(self.prefix, paper)
         tail = f".{self.sid}.{self.day}.{paper}."
         return f"{self.more_head}{tail}{more}", f"{self.less_head}{tail}{less}"
 
 
 _URL_SAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _feedback_prefix(subscriber: str, day: str) -> bytes:
+    """The start of what a feedback link's MAC signs: the scheme, the reader's address and the digest's day."""
+    return f"f\0{subscriber.strip().lower()}\0{day}\0".encode()
 
 
 def _b64(mac: bytes) -> str:

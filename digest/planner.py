@@ -16,9 +16,8 @@ import multiprocessing
 import os
 import time
 import zlib
-from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -53,7 +52,7 @@ from digest.selection import PLAN_CHUNK, Job, interests_of, jobs_for, todo_and_p
 
 log = logging.getLogger("digest.pipeline")
 
-# a chunk comes back as ~4 MB of message bytes and the main process holds up to three (250: +25 MB peak at 100k)
+# a chunk comes back compressed (~0.5 MB for 125 digests) and up to four are in flight; a worker's heap grows with it
 POOL_CHUNK = 125
 POOL_MIN_SUBSCRIBERS = 2000
 KEEP_PLANNED = 100
@@ -456,20 +455,26 @@ def _plan_and_record(
         initializer=_worker_init,
         initargs=(pool, ComposerSpec.of(composer), now, params, idf, signer, fallback),
     ) as executor:
-        in_flight: deque[Future[tuple[list[store.NewDelivery], PlanStats, bytes | None]]] = deque()
+        in_flight: dict[Future[tuple[list[store.NewDelivery], PlanStats, bytes | None]], int] = {}
 
         def collect() -> None:
-            rows, stats, dictionary = in_flight.popleft().result()
-            report.stats.add(stats)
-            store_rows(rows, dictionary=dictionary)
-            del rows
+            """Store whichever chunks are done, as they finish: one slow chunk does not leave the other worker
+            idle. Done chunks go in the order they were sent, so a worker's first batch (which carries the
+            dictionary its later ones are compressed against) is stored before them."""
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=in_flight.__getitem__):
+                del in_flight[future]
+                rows, stats, dictionary = future.result()
+                report.stats.add(stats)
+                store_rows(rows, dictionary=dictionary)
+                del rows
             release_memory()
 
-        for part in store.batched(todo, chunk):
+        for sent, part in enumerate(store.batched(todo, chunk)):
             batch = jobs(part)
             if batch:
-                in_flight.append(executor.submit(_worker_plan, batch))
-            while len(in_flight) > workers + 1:  # each worker busy with one chunk and one queued
+                in_flight[executor.submit(_worker_plan, batch)] = sent
+            while len(in_flight) >= 2 * workers:  # each worker busy with one chunk, another waiting for it
                 collect()
         while in_flight:
             collect()

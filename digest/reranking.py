@@ -19,7 +19,7 @@ from itertools import chain
 
 import numpy as np
 
-from digest.learning import NEAR_DISLIKED, Example, ReaderModel, Vector, fit, vectorize
+from digest.learning import NEAR_DISLIKED, VECTOR_KEPT, Example, ReaderModel, Vector, fit, vectorize
 from digest.models import Paper
 from digest.ranking import RankedPaper
 
@@ -70,11 +70,16 @@ class PoolModels:
         self._by_id = {p.id: i for i, p in enumerate(pool)}
         self._first_seen = np.array([p.first_seen_at.timestamp() for p in pool])
 
-    def vector(self, i: int) -> Vector:
-        """Pool paper `i`'s vector, as `vectorize` made it."""
+    def vector(self, i: int, keep: int | None = None) -> Vector:
+        """Pool paper `i`'s vector, as `vectorize` made it; with `keep`, only its `keep` strongest words, in the
+        order `learning` keeps them (strongest first, ties in the vector's order)."""
         lo, hi = int(self._indptr[i]), int(self._indptr[i + 1])
+        cols, vals = self._cols[lo:hi], self._vals[lo:hi]
+        if keep is not None and hi - lo > keep:
+            strongest = np.argsort(-np.abs(vals), kind="stable")[:keep]
+            cols, vals = cols[strongest], vals[strongest]
         terms = self._terms
-        return {terms[c]: float(v) for c, v in zip(self._cols[lo:hi].tolist(), self._vals[lo:hi].tolist(), strict=True)}
+        return {terms[c]: v for c, v in zip(cols.tolist(), vals.tolist(), strict=True)}
 
     def train(self, examples: Sequence[Example], fingerprint: str, since: dt.datetime) -> ReaderModel | None:
         """A reader's model from their examples and a few weak negatives; the design matrix is read off the
@@ -84,7 +89,8 @@ class PoolModels:
         outside: list[tuple[int, Vector]] = []  # (row, vector) of examples not in the pool
         for e in examples:
             i = self._by_id.get(e.paper_id, -1) if e.paper_id is not None else -1
-            v = self.vector(i) if i >= 0 else vectorize(e.text)
+            # a pool paper's row is in the matrix already: the model keeps only its strongest words
+            v = self.vector(i, VECTOR_KEPT) if i >= 0 else vectorize(e.text)
             if e.label not in (1, -1) or not v:
                 continue
             if i < 0:

@@ -202,3 +202,22 @@ def test_an_older_database_is_upgraded_with_its_message_bytes_moved_and_compress
     assert version == "2" and "message" not in columns
     assert [c.message for c in claimed] == [raw] and online == raw
     assert len(stored) < len(raw) // 4 and store.message_bytes(stored) == raw
+
+
+def test_reader_models_are_upserted_in_one_batch(db_url: str) -> None:
+    """A chunk's models go in one statement: new readers inserted, a retrained one replaced, the last of two
+    for one address (any case) kept; on SQLite and PostgreSQL."""
+    engine = store.open_engine(db_url)
+    first, later = utc(2026, 11, 20, 6), utc(2026, 11, 21, 6)
+    with engine.begin() as conn:
+        store.save_reader_models(conn, [("ada@example.org", "fp1", b"one"), ("bob@example.org", "fp1", b"b")], first)
+    with engine.begin() as conn:
+        store.save_reader_models(
+            conn,
+            [("Ada@Example.org", "fp2", b"two"), ("cy@example.org", "fp1", b"c"), ("ada@example.org", "fp3", b"3")],
+            later,
+        )
+        store.save_reader_models(conn, [], later)
+    with engine.connect() as conn:
+        held = store.reader_models(conn, ["ada@example.org", "bob@example.org", "cy@example.org", "dan@example.org"])
+    assert held == {"ada@example.org": ("fp3", b"3"), "bob@example.org": ("fp1", b"b"), "cy@example.org": ("fp1", b"c")}
