@@ -65,6 +65,7 @@ class PoolModels:
         self._cols = np.array(cols, dtype=np.int64)
         self._vals = np.array(vals, dtype=np.float64)
         self._products = np.zeros(len(vals) + 1)
+        self._where = np.full(len(vocab), -1, dtype=np.int64)
         self._empty = self._indptr[:-1] == self._indptr[1:]
         self._position = {id(p): i for i, p in enumerate(pool)}
         self._by_id = {p.id: i for i, p in enumerate(pool)}
@@ -141,8 +142,11 @@ class PoolModels:
         if not len(cols) or not len(rows):
             return np.zeros((len(rows), len(vectors)))
         seg, entry_cols, entry_vals = self._entries(rows)
-        at = np.minimum(np.searchsorted(cols, entry_cols), len(cols) - 1)
-        hit = np.asarray(cols[at] == entry_cols)
+        where = self._where  # column → its place among `cols`, for this call only
+        where[cols] = np.arange(len(cols))
+        at = where[entry_cols]
+        where[cols] = -1
+        hit = at >= 0
         papers = np.zeros((len(rows), len(cols)))  # the papers on the vectors' words only
         papers[seg[hit], at[hit]] = entry_vals[hit]
         return papers @ weights
