@@ -107,13 +107,14 @@ class Signer:
     def _token(self, action: Action, subscriber: str, sid: str, day: str, paper: str) -> str:
         return f"{action.value}.{sid}.{day}.{paper}.{self._mac(action, subscriber, day, paper)}"
 
-    def feedback_links(self, subscriber: str, digest_date: dt.date) -> FeedbackLinks:
-        """A reader's "more / less like this" links for one digest, with what they share computed once."""
+    def feedback_links(self, subscriber: str, digest_date: dt.date, sid: str | None = None) -> FeedbackLinks:
+        """A reader's "more / less like this" links for one digest, with what they share computed once (`sid`
+        may pass the reader's pseudonym when the caller has it)."""
         route, day = f"{self.base_url}/{ROUTES[Action.more]}/", digest_date.strftime("%Y%m%d")
         return FeedbackLinks(
             self,
             subscriber,
-            self.sid(subscriber),
+            sid or self.sid(subscriber),
             day,
             route + Action.more.value,
             route + Action.less.value,

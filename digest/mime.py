@@ -152,7 +152,7 @@ def encode_body(body: str, cte: str) -> bytes:
             encoded = cache.get(line)
             if encoded is None:
                 encoded = _qp_line(line)
-                if len(line) <= MAX_LINE:  # long lines are mostly one reader's links: keep the cache for shared ones
+                if len(line) <= _SHARED_LINE:
                     cache[line] = encoded
             out.append(encoded)
         return b"".join(out)
@@ -161,6 +161,9 @@ def encode_body(body: str, cte: str) -> bytes:
 
 _QP_LINES: dict[bytes, bytes] = {}  # digests share most lines (papers' blocks): encode each line once
 _QP_LINES_MAX = 50_000
+# wrapped text is at most 78 columns (two more than quoted-printable's lines, so those are soft-broken every time
+# unless cached); longer lines are mostly one reader's own links, left out to keep the cache for shared ones
+_SHARED_LINE = 80
 
 
 def _qp_line(line: bytes) -> bytes:

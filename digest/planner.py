@@ -132,7 +132,10 @@ class Planner:
         self.pool = list(pool)
         self.signer = signer
         self._authors: AuthorIndex | None = None  # built when a reader first follows someone
-        self._by_upvotes: list[Paper] | None = None
+        self._by_upvotes: list[int] | None = None  # pool positions of papers with upvotes, most upvoted first
+        self._first_seen = [p.first_seen_at for p in self.pool]
+        self._ids = [p.id for p in self.pool]
+        self._popularity = [(-p.upvotes, p.key) for p in self.pool]  # the order of followed and trending papers
         self._models: PoolModels | None = None  # built when a reader's model is first used
         # readers who share interests (and history) share a ranking: popular keyword sets recur often
         self.rankings = Memo(RANKINGS_KEPT)
@@ -172,7 +175,7 @@ class Planner:
             return Planned(sub, job.digest_date, [], trained=trained)
         info = job.info
         if self.signer is not None and picks:
-            info = replace(info, feedback=self.signer.feedback_links(sub.email, job.digest_date))
+            info = replace(info, feedback=self.signer.feedback_links(sub.email, job.digest_date, info.sid))
         fitted = self.composer.fit(info, picks, self.now)
         self.stats.compose_seconds += time.perf_counter() - ranked_at
         shown = picks[: fitted.shown]  # papers left out to keep the email small are not recorded as sent
@@ -229,19 +232,21 @@ class Planner:
         if self._authors is None:
             self._authors = AuthorIndex(p.authors for p in self.pool)
         found = self._authors.papers_by(job.subscriber.authors)
-        papers = [(self.pool[i], who) for i, who in found.items() if _eligible(self.pool[i], job)]
-        return sorted(papers, key=lambda pair: (-pair[0].upvotes, pair[0].key))
+        order = self._popularity
+        mine = sorted((i for i in found if self._eligible(i, job)), key=order.__getitem__)
+        return [(self.pool[i], found[i]) for i in mine]
 
     def _trending(self, job: Job) -> Iterator[Paper]:
         """The reader's candidates with upvotes, most upvoted first (read only as far as needed)."""
         if self._by_upvotes is None:
-            self._by_upvotes = sorted((p for p in self.pool if p.upvotes > 0), key=lambda p: (-p.upvotes, p.key))
-        return (p for p in self._by_upvotes if _eligible(p, job))
+            voted = [i for i, p in enumerate(self.pool) if p.upvotes > 0]
+            self._by_upvotes = sorted(voted, key=self._popularity.__getitem__)
+        return (self.pool[i] for i in self._by_upvotes if self._eligible(i, job))
 
-
-def _eligible(paper: Paper, job: Job) -> bool:
-    """Whether the reader may still receive this paper: first seen since their last digest, never sent."""
-    return paper.first_seen_at >= job.since and paper.id not in job.seen
+    def _eligible(self, i: int, job: Job) -> bool:
+        """Whether the reader may still receive pool paper `i`: first seen since their last digest, never sent.
+        (Read from plain lists: a pool paper's own attributes go through the ORM's descriptors.)"""
+        return self._first_seen[i] >= job.since and self._ids[i] not in job.seen
 
 
 def new_delivery(p: Planned) -> store.NewDelivery:

@@ -154,7 +154,7 @@ def digest_info(
         "" if signer is not None else settings.delivery.unsubscribe_url,  # the signed link replaces it
         settings.delivery.unsubscribe_secret.get_secret_value(),
     )
-    view = prefs = feed = None
+    view = prefs = feed = sid = None
     if signer is not None:
         sid = signer.sid(sub.email)
         url = signer.url(Action.unsubscribe, sub.email, digest_date=digest_date, sid=sid)
@@ -173,6 +173,7 @@ def digest_info(
         prefs_url=prefs,
         feed_url=feed,
         notices=notices,
+        sid=sid,
     )
 
 

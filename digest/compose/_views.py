@@ -160,6 +160,7 @@ class DigestInfo:
     notices: tuple[str, ...] = ()  # one line each: what this digest lacks and why (a source that failed)
     # paper id → ("more like this" URL, "less like this" URL), asked only for the papers this reader is shown
     feedback: Callable[[int], tuple[str, str]] | None = None
+    sid: str | None = None  # the reader's pseudonym in signed links (made with them, reused for the feedback ones)
 
 
 def hf_url(paper: object) -> str | None:
