@@ -52,7 +52,7 @@ from digest.selection import PLAN_CHUNK, Job, interests_of, jobs_for, todo_and_p
 
 log = logging.getLogger("digest.pipeline")
 
-# a chunk comes back compressed (~0.5 MB for 125 digests) and up to four are in flight; a worker's heap grows with it
+# digests a worker plans at a time: its messages come back compressed (~0.5 MB), up to four chunks in flight
 POOL_CHUNK = 125
 POOL_MIN_SUBSCRIBERS = 2000
 KEEP_PLANNED = 100
