@@ -11,10 +11,13 @@ scores a day's pool with it).
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+import struct
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -45,6 +48,7 @@ STOPWORDS = frozenset(_FUNCTION_WORDS.split())
 _STOP_STEMS = frozenset(tokens(" ".join(STOPWORDS)))
 
 Vector = dict[str, float]
+_STORED = b"digest-model/1\n"  # what `ReaderModel.to_bytes` starts with (models stored before are JSON)
 
 
 def vectorize(text: str) -> Vector:
@@ -104,6 +108,51 @@ class ReaderModel:
             "fingerprint": self.fingerprint,
             "ratings": list(self.ratings),
         }
+
+    def to_bytes(self) -> bytes:
+        """The model as stored: a small JSON head, then every word of its weights and kept vectors (a line each)
+        and their values (float64). Writing and reading it costs a fraction of JSON's float formatting."""
+        vectors = [self.weights, *(v for _, v in self.liked), *self.disliked]
+        sizes = [len(v) for v in vectors]
+        head = json.dumps(
+            {
+                "bias": self.bias,
+                "liked": [title for title, _ in self.liked],
+                "sizes": sizes,
+                "disliked_ids": sorted(self.disliked_ids),
+                "fingerprint": self.fingerprint,
+                "ratings": list(self.ratings),
+            }
+        ).encode()
+        words = "\n".join(chain.from_iterable(vectors)).encode()
+        values = np.fromiter(chain.from_iterable(v.values() for v in vectors), dtype="<f8", count=sum(sizes))
+        return b"".join((_STORED, struct.pack("<II", len(head), len(words)), head, words, values.tobytes()))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ReaderModel:
+        """A model as `to_bytes` stored it, or as JSON (`to_json`), as models were stored before."""
+        if not data.startswith(_STORED):
+            return cls.from_json(json.loads(data))
+        start = len(_STORED) + 8
+        head_size, words_size = struct.unpack_from("<II", data, len(_STORED))
+        head = json.loads(data[start : start + head_size])
+        start += head_size
+        words = data[start : start + words_size].decode().split("\n") if words_size else []
+        values = np.frombuffer(data, dtype="<f8", offset=start + words_size).tolist()
+        vectors, at = [], 0
+        for size in head["sizes"]:
+            vectors.append(dict(zip(words[at : at + size], values[at : at + size], strict=True)))
+            at += size
+        titles = head["liked"]
+        return cls(
+            vectors[0],
+            float(head["bias"]),
+            tuple(zip(titles, vectors[1 : 1 + len(titles)], strict=True)),
+            tuple(vectors[1 + len(titles) :]),
+            frozenset(int(i) for i in head["disliked_ids"]),
+            str(head["fingerprint"]),
+            (int(head["ratings"][0]), int(head["ratings"][1])),
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> ReaderModel:

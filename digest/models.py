@@ -231,7 +231,7 @@ class Feedback(SQLModel, table=True):
 
 
 class ReaderModelRow(SQLModel, table=True):
-    """A reader's learnt model (`digest.learning.ReaderModel`, zlib-compressed JSON) and the fingerprint of
+    """A reader's learnt model (`digest.learning.ReaderModel.to_bytes`, zlib-compressed) and the fingerprint of
     what it was trained on: rebuilt only when their feedback or library changed."""
 
     __tablename__ = "reader_model"

@@ -10,7 +10,6 @@ rank and render.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import multiprocessing
 import os
@@ -151,7 +150,7 @@ class Planner:
         if model is None and job.training is not None:
             model = self._pool_models().train(job.training.examples, job.training.fingerprint, job.since)
             if model is not None:
-                data = zlib.compress(json.dumps(model.to_json()).encode(), 1)
+                data = zlib.compress(model.to_bytes(), 1)
                 trained = (sub.email, job.training.fingerprint, data)
         learned: dict[int, tuple[float, str | None]] = {}
         if model is not None:

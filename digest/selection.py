@@ -9,7 +9,6 @@ due reader may still receive, and the window statistics that score it are stream
 from __future__ import annotations
 
 import datetime as dt
-import json
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -294,7 +293,7 @@ def taught_models(
         unwanted = frozenset(pid for pid, value, _ in mine if value < 0) | kept
         held = stored.get(who)
         if held is not None and held[0] == stamp:
-            out[who] = (ReaderModel.from_json(json.loads(zlib.decompress(held[1]))), None, unwanted)
+            out[who] = (ReaderModel.from_bytes(zlib.decompress(held[1])), None, unwanted)
             continue
         examples = [Example(f"{p.title} {p.abstract}", 1, LIBRARY_WEIGHT, p.title, rated=False) for p in library]
         for pid, value, when in mine:

@@ -163,6 +163,9 @@ def test_model_learns_liked_against_disliked_and_survives_storage() -> None:
     assert model.disliked_ids == {2}
     again = ReaderModel.from_json(json.loads(json.dumps(model.to_json())))
     assert again == model and model.ratings == (1, 1)
+    stored = ReaderModel.from_bytes(model.to_bytes())  # as stored now; a JSON row from before still reads
+    assert stored == model and list(stored.weights) == list(model.weights)
+    assert ReaderModel.from_bytes(json.dumps(model.to_json()).encode()) == model
     stored_before = {k: v for k, v in model.to_json().items() if k != "ratings"}  # no ratings counted then
     assert ReaderModel.from_json(stored_before).ratings == (len(model.liked), len(model.disliked))
 
@@ -471,3 +474,19 @@ def test_the_preferences_page_lists_what_it_learnt_from_and_undo_forgets(tmp_pat
     finally:
         client.close()
         engine.dispose()
+
+
+def test_a_stored_model_reads_back_whole_at_its_edges() -> None:
+    """No words kept, empty vectors, a title with a line break, non-ASCII words, extreme values."""
+    empty = ReaderModel({}, 0.0, (), (), frozenset(), "", (0, 0))
+    odd = ReaderModel(
+        {"zoë": 0.5, "x": -1e-300},
+        -2.5,
+        (("Two\nlines “quoted”", {"a": 1.0}), ("empty", {})),
+        ({}, {"b": 0.1}),
+        frozenset({3, 1}),
+        "fp",
+        (2, 2),
+    )
+    for model in (empty, odd):
+        assert ReaderModel.from_bytes(model.to_bytes()) == model
