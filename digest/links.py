@@ -193,8 +193,8 @@ def _feedback_prefix(subscriber: str, day: str) -> bytes:
 
 
 def _b64(mac: bytes) -> str:
-    """16 MAC bytes as 22 URL-safe base64 characters (no padding): `base64.urlsafe_b64encode` in one C call
-    less, as a digest makes two a paper."""
+    """16 MAC bytes as 22 URL-safe base64 characters (no padding), what `base64.urlsafe_b64encode` gives, in C
+    calls only: a digest makes two a paper."""
     return binascii.b2a_base64(mac, newline=False).translate(_URL_SAFE)[:22].decode("ascii")
 
 
