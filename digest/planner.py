@@ -53,6 +53,8 @@ log = logging.getLogger("digest.pipeline")
 
 # digests a worker plans at a time: its messages come back compressed (~0.5 MB), up to four chunks in flight
 POOL_CHUNK = 125
+# digests the main process stores in one transaction, taken from several chunks (see `flush` below)
+STORE_BATCH = 1000
 POOL_MIN_SUBSCRIBERS = 2000
 KEEP_PLANNED = 100
 RANKINGS_KEPT = 4096
@@ -379,8 +381,9 @@ def plan_and_record(
     workers: int | None = None,
     chunk: int | None = None,
 ) -> PlanReport:
-    """Build and store every digest due now, chunk by chunk (each chunk one transaction), in worker
-    processes when there are many."""
+    """Build and store every digest due now, in worker processes when there are many. Digests are stored
+    as they come, a transaction for each `PLAN_CHUNK` composed here or each `STORE_BATCH` from workers:
+    a crash loses at most those, which the next run composes again."""
     with collector_quieted():  # the subscribers' configs alone are a large heap for full collections to scan
         return _plan_and_record(
             engine, settings, composer, now, only=only, digest_date=digest_date, workers=workers, chunk=chunk
@@ -415,12 +418,12 @@ def _plan_and_record(
     packer: store.Packer | None = None  # composing here: trained on the first batch, used for the whole run
 
     def store_rows(
-        rows: list[store.NewDelivery], planned: list[Planned] | None = None, dictionary: bytes | None = None
+        rows: list[store.NewDelivery], planned: list[Planned] | None = None, dictionaries: Sequence[bytes] = ()
     ) -> None:
         nonlocal packer
         started = time.perf_counter()
         with engine.begin() as conn:
-            if dictionary is not None:  # a worker's, which these rows' messages were compressed against
+            for dictionary in dictionaries:  # a worker's, which these rows' messages were compressed against
                 store.keep_dictionary(conn, dictionary, now)
             raw = [r.message for r in rows if r.message is not None and not r.packed]
             if packer is None and raw:
@@ -460,19 +463,33 @@ def _plan_and_record(
         initargs=(pool, ComposerSpec.of(composer), now, params, idf, signer, fallback),
     ) as executor:
         in_flight: dict[Future[tuple[list[store.NewDelivery], PlanStats, bytes | None]], int] = {}
+        done_rows: list[store.NewDelivery] = []
+        done_dictionaries: list[bytes] = []
 
         def collect() -> None:
-            """Store whichever chunks are done, as they finish: one slow chunk does not leave the other worker
-            idle. Done chunks go in the order they were sent, so a worker's first batch (which carries the
-            dictionary its later ones are compressed against) is stored before them."""
+            """Take whichever chunks are done, as they finish: one slow chunk does not leave the other worker
+            idle. Done chunks are taken in the order they were sent, so a worker's first batch (which carries
+            the dictionary its later ones are compressed against) is stored no later than them."""
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=in_flight.__getitem__):
                 del in_flight[future]
                 rows, stats, dictionary = future.result()
                 report.stats.add(stats)
-                store_rows(rows, dictionary=dictionary)
+                done_rows.extend(rows)
+                if dictionary is not None:
+                    done_dictionaries.append(dictionary)
                 del rows
-            release_memory()
+            if len(done_rows) >= STORE_BATCH:
+                flush()
+
+        def flush() -> None:
+            """Store the chunks taken so far in one transaction: each commit writes every index page it
+            touched, and a day's items land all over the paper index, so few large commits write far less."""
+            if done_rows:
+                store_rows(done_rows, dictionaries=done_dictionaries)
+                done_rows.clear()
+                done_dictionaries.clear()
+                release_memory()
 
         for sent, part in enumerate(store.batched(todo, chunk)):
             batch = jobs(part)
@@ -482,6 +499,7 @@ def _plan_and_record(
                 collect()
         while in_flight:
             collect()
+        flush()
     return report
 
 

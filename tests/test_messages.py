@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete, event, func, select
 from typer.testing import CliRunner
 
 from benchmarks.world import build_world, write_world
@@ -196,9 +196,13 @@ def test_what_send_stored_is_byte_for_byte_what_the_mail_server_got(tmp_path: Pa
     assert sum(map(len, packed)) < 0.7 * sum(len(zlib.compress(m, 1)) for m in stored)
 
 
-def test_compose_workers_compress_their_own_messages_and_the_bytes_are_the_same(tmp_path: Path) -> None:
+def test_compose_workers_compress_their_own_messages_and_the_bytes_are_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With worker processes each one trains its dictionary on its first batch and compresses there; the main
-    process stores the dictionaries with the batches. What is stored reads back as the one-process run's bytes."""
+    process stores the dictionaries with the batches (two chunks a transaction here). What is stored reads
+    back as the one-process run's bytes."""
+    monkeypatch.setattr(planner, "STORE_BATCH", 100)
     corpus_files()
     world = build_world(papers=300, subscribers=240, day=NOW.date())
     stored: dict[int, dict[str, bytes]] = {}
@@ -209,7 +213,10 @@ def test_compose_workers_compress_their_own_messages_and_the_bytes_are_the_same(
         engine = store.open_engine(settings.database_url)
         fetching.fetch(engine, settings, NOW)
         thresholds = gc.get_threshold()
+        commits: list[object] = []
+        event.listen(engine, "commit", commits.append)
         planner.plan_and_record(engine, settings, Composer(), NOW, digest_date=NOW.date(), workers=workers, chunk=60)
+        assert len(commits) >= (2 if workers else 4)  # 240 digests: several transactions either way
         # the collector, quieted while planning, is given back as it was: a daemon leaves nothing frozen
         assert gc.get_threshold() == thresholds and gc.get_freeze_count() == 0
         with engine.connect() as conn:
