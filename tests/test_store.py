@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import pickle
 import sqlite3
 from pathlib import Path
 
@@ -116,8 +117,10 @@ def test_outbox_rows_and_items_round_trip(db_url: str) -> None:
         )
         for who, picks in (("b@example.org", ids[:3]), ("a@example.org", ids[1:2]))
     ]
+    sent = pickle.loads(pickle.dumps(rows))  # as a compose worker hands them to the main process
+    assert sent == rows and all(type(i) is store.NewItem for r in sent for i in r.items)
     with engine.begin() as conn:
-        got = store.insert_deliveries(conn, rows, utc(2026, 11, 21, 7))
+        got = store.insert_deliveries(conn, sent, utc(2026, 11, 21, 7))
     with engine.connect() as conn:
         by_id = {d.id: d.subscriber for d in store.history(conn, day)}
         assert [by_id[i] for i in got] == ["b@example.org", "a@example.org"]
