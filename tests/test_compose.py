@@ -378,6 +378,16 @@ def test_html_autoescapes_titles_abstracts_authors_and_interests(composer: Compo
     assert "&lt;script&gt;i&lt;/script&gt;" in html
 
 
+def test_feedback_links_are_escaped_in_the_html_and_kept_whole_in_the_text(composer: Composer) -> None:
+    """Signed links never hold `&`, quotes or brackets, and skip escaping; a link that does is escaped."""
+    plain, odd = "https://papers.example.org/f/m.x.1", "https://papers.example.org/f/l?a=1&b=\"<x>'"
+    reader = replace(info(), feedback=lambda pid: (plain, odd))
+    text, html = parts(parse(composer.compose(reader, ranked(paper(1, id=1)), NOW)))
+    assert f'href="{plain}"' in html
+    assert 'href="https://papers.example.org/f/l?a=1&amp;b=&#34;&lt;x&gt;&#39;"' in html
+    assert plain in text and odd in text
+
+
 def test_javascript_and_other_schemes_never_become_links(composer: Composer) -> None:
     bad = paper(
         1,
