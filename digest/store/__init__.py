@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from digest.store._engine import (
     StoreError,
+    bulk_cache,
     database_error,
     ensure_schema,
     get_meta,
@@ -122,6 +123,7 @@ __all__ = [
     "UpsertCounts",
     "backup",
     "batched",
+    "bulk_cache",
     "claim_pending",
     "count_papers",
     "count_papers_seen_since",
