@@ -187,10 +187,25 @@ def _qp_encoded(line: bytes) -> bytes:
     return quoprimime.body_encode(line.decode("latin-1") + "\n", MAX_LINE).replace("\n", CRLF).encode("ascii")
 
 
+def _plain_7bit(body: str) -> bytes | None:
+    """`encode_body(body, "7bit")` when that is `body`'s transfer encoding and it has no CR, else None: one
+    split serves both the line-length check and the CRLF line ends."""
+    if not body.isascii() or "\r" in body:
+        return None
+    lines = body.encode("ascii").split(b"\n")
+    if max(map(len, lines)) > MAX_HEADER_LINE:
+        return None
+    if not lines[-1]:
+        lines.pop()
+    return b"\r\n".join(lines) + b"\r\n"
+
+
 def alternative(headers: Sequence[str], boundary: str, text: str, html: str) -> bytes:
     """headers (folded lines) + multipart/alternative of the text and HTML bodies, byte-identical to
     `EmailMessage.set_content(text, cte=…)`, `add_alternative(html, subtype="html", cte=…)`, `set_boundary`."""
-    text_cte, html_cte = transfer_encoding(text), transfer_encoding(html)
+    text_cte = transfer_encoding(text)
+    html_body = _plain_7bit(html)  # the usual HTML part (non-ASCII was written as character references)
+    html_cte = "7bit" if html_body is not None else transfer_encoding(html)
     head = "".join(headers) + "MIME-Version: 1.0\r\n" + multipart_content_type(boundary) + CRLF
     delimiter = f"--{boundary}\r\n".encode()
     return b"".join(
@@ -203,7 +218,7 @@ def alternative(headers: Sequence[str], boundary: str, text: str, html: str) -> 
             delimiter,
             f'Content-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: {html_cte}\r\n'.encode(),
             b"MIME-Version: 1.0\r\n\r\n",
-            encode_body(html, html_cte),
+            html_body if html_body is not None else encode_body(html, html_cte),
             f"\r\n--{boundary}--\r\n".encode(),
         )
     )
