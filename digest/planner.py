@@ -478,7 +478,6 @@ def _plan_and_record(
                 done_rows.extend(rows)
                 if dictionary is not None:
                     done_dictionaries.append(dictionary)
-                del rows
             if len(done_rows) >= STORE_BATCH:
                 flush()
 
