@@ -422,7 +422,7 @@ def _plan_and_record(
     ) -> None:
         nonlocal packer
         started = time.perf_counter()
-        with engine.begin() as conn, store.bulk_cache(conn):
+        with engine.begin() as conn:
             for dictionary in dictionaries:  # a worker's, which these rows' messages were compressed against
                 store.keep_dictionary(conn, dictionary, now)
             raw = [r.message for r in rows if r.message is not None and not r.packed]

@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, inspect, select, text, update
+from sqlalchemy import inspect, select, text, update
 
 from digest import store
 from digest.models import DeliveryStatus, PaperRecord
@@ -224,23 +224,3 @@ def test_reader_models_are_upserted_in_one_batch(db_url: str) -> None:
     with engine.connect() as conn:
         held = store.reader_models(conn, ["ada@example.org", "bob@example.org", "cy@example.org", "dan@example.org"])
     assert held == {"ada@example.org": ("fp3", b"3"), "bob@example.org": ("fp1", b"b"), "cy@example.org": ("fp1", b"c")}
-
-
-def test_bulk_cache_is_given_back_after_the_batch(db_url: str) -> None:
-    """Storing a batch of digests gets SQLite a larger page cache, and the connection has its usual one after,
-    even when the batch fails; on other databases nothing changes."""
-    engine = store.open_engine(db_url)
-    sqlite = engine.dialect.name == "sqlite"
-
-    def cache(conn: Connection) -> int | None:
-        return conn.exec_driver_sql("PRAGMA cache_size").scalar() if sqlite else None
-
-    with engine.connect() as conn:
-        usual = cache(conn)
-        with store.bulk_cache(conn) as inside:
-            assert inside is conn
-            assert cache(conn) == (-16384 if sqlite else None)
-        assert cache(conn) == usual == (-2048 if sqlite else None)
-        with pytest.raises(RuntimeError), store.bulk_cache(conn):
-            raise RuntimeError("the batch failed")
-        assert cache(conn) == usual

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from digest.store._engine import (
     StoreError,
-    bulk_cache,
     database_error,
     ensure_schema,
     get_meta,
@@ -123,7 +122,6 @@ __all__ = [
     "UpsertCounts",
     "backup",
     "batched",
-    "bulk_cache",
     "claim_pending",
     "count_papers",
     "count_papers_seen_since",

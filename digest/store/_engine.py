@@ -34,25 +34,6 @@ def masked_database_url(url: str) -> str:
         return "<unparseable database_url>"
 
 
-CACHE_KB = 2048  # SQLite's page cache a connection
-BULK_CACHE_KB = 16384  # while storing a batch of digests (`bulk_cache`)
-
-
-@contextlib.contextmanager
-def bulk_cache(conn: Connection) -> Iterator[Connection]:
-    """`conn` with a larger SQLite page cache while it stores a batch of digests, then the usual one again.
-    A thousand digests' items land on pages all over the paper index; a cache that holds them all took a
-    third off the items' insert (a kept 100k day re-stored), and is given back before the next batch."""
-    sqlite = conn.dialect.name == "sqlite"
-    if sqlite:
-        conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KB}")
-    try:
-        yield conn
-    finally:
-        if sqlite:
-            conn.exec_driver_sql(f"PRAGMA cache_size=-{CACHE_KB}")
-
-
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -68,7 +49,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         # 2 MB a connection: 16 MB sped up neither upserts nor the daily job, and cost ~35 MB of RSS in sending
-        cur.execute(f"PRAGMA cache_size=-{CACHE_KB}")
+        cur.execute("PRAGMA cache_size=-2048")
         cur.close()
 
 
